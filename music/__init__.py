@@ -1,0 +1,1 @@
+"""Built-in background tracks, shipped as package data (see README.md here)."""

@@ -1,0 +1,213 @@
+"""Command line: a thin click layer over the library API. Exit codes: 0 ok, 2 bad input, 1 failure."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+import warnings
+from functools import wraps
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import UsageError, VoiceguideError
+from .library import builtin_routines
+from .plan import build_plan, estimate_speech_s, spoken_texts
+from .render import render, synthesize_plan, write_json
+from .routine import format_duration, load_routine
+from .voice import ENGINES, get_engine
+from .voice.base import DEFAULT_RATE_WPM
+
+
+def _friendly(func):
+    """Library errors become one clear message and an exit code, never a traceback."""
+
+    @wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("always")
+                warnings.showwarning = lambda message, *a, **k: click.echo(f"warning: {message}", err=True)
+                return func(*args, **kwargs)
+        except VoiceguideError as exc:
+            prefix = "" if str(exc).startswith(tuple(_source_prefixes(exc))) else "error: "
+            click.echo(f"{prefix}{exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted: nothing was written", err=True)
+            sys.exit(130)
+        except click.exceptions.Exit:
+            raise
+        except (click.ClickException, click.Abort):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the last line of defence: a message, not a traceback
+            if os.environ.get("VOICEGUIDE_DEBUG"):
+                traceback.print_exc()
+            click.echo(f"error: unexpected {type(exc).__name__}: {exc} (set VOICEGUIDE_DEBUG=1 for details)", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+def _source_prefixes(exc: VoiceguideError) -> list[str]:
+    source = getattr(exc, "source", None)
+    return [source] if source else []
+
+
+class _Progress:
+    """One line on stderr, redrawn at most ten times a second."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.last = 0.0
+        self.shown = False
+        # Renders that finish within a moment need no bar.
+        self.quiet_until = time.monotonic() + 0.5
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if not self.enabled or now < self.quiet_until or (now - self.last < 0.1 and done < total):
+            return
+        self.last = now
+        width = 30
+        filled = int(width * done / total) if total else width
+        label = {"voice": "voice", "mix": "mixing"}.get(stage, stage)
+        click.echo(f"\r{label:<7}[{'#' * filled}{'.' * (width - filled)}] {100 * done // max(total, 1):3d}%", err=True, nl=False)
+        self.shown = True
+
+    def finish(self) -> None:
+        if self.shown:
+            click.echo("\r" + " " * 50 + "\r", err=True, nl=False)
+
+
+def voice_options(func):
+    func = click.option("--engine", default="pyttsx3", show_default=True, help="Text-to-speech engine.")(func)
+    func = click.option("--volume", type=click.FloatRange(0.05, 1.0), help="Voice volume, 0.05 to 1.")(func)
+    func = click.option("--rate", "rate_wpm", type=click.IntRange(60, 450), help=f"Speaking rate in words per minute (default {DEFAULT_RATE_WPM}).")(func)
+    func = click.option("--voice", help="Voice id, name or language (see 'voiceguide voices').")(func)
+    func = click.option("--pace", type=click.FloatRange(0.25, 4.0), help="Speed factor for action time: 0.8 = slower (actions x 1.25).")(func)
+    return func
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="voiceguide")
+def cli() -> None:
+    """Turn a routine script (YAML) into a narrated audio session with music and chimes.
+
+    ROUTINE is a path to a .yaml file or the name of a built-in routine (see 'voiceguide routines').
+    """
+
+
+@cli.command("render")
+@click.argument("routine")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output file (.mp3, .wav, .flac). Default: ROUTINE-NAME.mp3 here.")
+@voice_options
+@click.option("--cues", type=click.Path(dir_okay=False), help="Also write the cue sheet (timed events and chapters) as JSON.")
+@click.option("--bitrate", "bitrate_kbps", type=click.Choice(["96", "128", "160", "192", "256", "320"]), default="128", show_default=True, help="MP3 bitrate in kbit/s.")
+@click.option("--force", is_flag=True, help="Overwrite existing output files.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+@_friendly
+def render_cmd(routine, output, pace, voice, rate_wpm, volume, engine, cues, bitrate_kbps, force, quiet):
+    """Render ROUTINE to an audio file."""
+    out = Path(output) if output else Path(f"{Path(routine).stem}.mp3")
+    progress = _Progress(enabled=not quiet)
+    try:
+        result = render(
+            routine, out, voice=voice, rate_wpm=rate_wpm, volume=volume, pace=pace, engine=engine,
+            force=force, cues=cues, bitrate_kbps=int(bitrate_kbps), progress=progress,
+        )
+    finally:
+        progress.finish()
+    for warning in result.plan.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if not quiet:
+        click.echo(
+            f"Wrote {out} ({format_duration(result.plan.duration_s)}, {len(result.plan.chapters)} chapters; "
+            f"{result.clips_synthesized} clips synthesised, {result.clips_cached} from cache) "
+            f"in {result.timings_s['total']:.1f} s"
+        )
+
+
+@cli.command("plan")
+@click.argument("routine")
+@voice_options
+@click.option("--json", "as_json", is_flag=True, help="Print the machine-readable plan (the cue sheet).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the JSON plan to this file instead of stdout.")
+@_friendly
+def plan_cmd(routine, pace, voice, rate_wpm, volume, engine, as_json, output):
+    """Show the timeline of ROUTINE (speech is synthesised or taken from the cache to time it; no session is rendered)."""
+    plan, _, _ = synthesize_plan(routine, voice=voice, rate_wpm=rate_wpm, volume=volume, pace=pace, engine=engine)
+    if output:
+        write_json(Path(output), plan.to_json())
+        return
+    if as_json:
+        click.echo(json.dumps(plan.to_json(), indent=2, ensure_ascii=False))
+        return
+    click.echo(f"{plan.title}  ({format_duration(plan.duration_s)})")
+    for event in plan.events:
+        what = event.text or event.kind or ""
+        if event.type == "action":
+            what = f"hands-on{f' ({event.side})' if event.side else ''}"
+        elif event.type == "pause":
+            what = "quiet"
+        elif event.type == "chime":
+            what = f"{event.kind} chime"
+        if len(what) > 70:
+            what = what[:67] + "..."
+        click.echo(f"{event.start_s:8.2f} {event.end_s:8.2f}  {event.type:<7} {what}")
+    for warning in plan.warnings:
+        click.echo(f"warning: {warning}", err=True)
+
+
+@cli.command("check")
+@click.argument("routine")
+@_friendly
+def check_cmd(routine):
+    """Validate ROUTINE without synthesising anything."""
+    loaded = load_routine(routine)
+    steps = sum(len(s.steps) for s in loaded.sections)
+    estimate = build_plan(loaded, {t: estimate_speech_s(t) for t in spoken_texts(loaded)})
+    click.echo(
+        f"{loaded.source}: ok - '{loaded.title}', {len(loaded.sections)} sections, {steps} steps, "
+        f"about {format_duration(estimate.duration_s)}"
+    )
+
+
+@cli.command("routines")
+@_friendly
+def routines_cmd():
+    """List the built-in routines with their title and approximate length."""
+    for name, path in builtin_routines().items():
+        routine = load_routine(path)
+        plan = build_plan(routine, {t: estimate_speech_s(t) for t in spoken_texts(routine)})
+        click.echo(f"{name:<12} ~{format_duration(plan.duration_s):>6}  {routine.title}")
+        if routine.description:
+            click.echo(f"{'':<21}{routine.description}")
+
+
+@cli.command("voices")
+@click.option("--language", help="Only voices for this language (e.g. en, ko).")
+@click.option("--engine", default="pyttsx3", show_default=True, type=click.Choice(sorted(ENGINES)))
+@_friendly
+def voices_cmd(language, engine):
+    """List the installed voices."""
+    eng = get_engine(engine)
+    try:
+        voices = eng.voices()
+    finally:
+        eng.close()
+    if language:
+        lang = language.lower()
+        voices = [v for v in voices if any(l.lower() == lang or l.lower().startswith(lang + "-") for l in v.languages)]
+        if not voices:
+            raise UsageError(f"no installed voice for language '{language}'")
+    for v in sorted(voices, key=lambda v: v.id):
+        click.echo(f"{v.id:<28} {', '.join(v.languages):<16} {v.name}")
+
+
+def main() -> None:
+    cli(prog_name="voiceguide")

@@ -1,0 +1,560 @@
+"""Routine scripts: safe YAML -> frozen, validated models. Every validation message lives here."""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+import unicodedata
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from .errors import Problem, RoutineError
+from .library import builtin_routines, builtin_tracks
+
+DEFAULT_STROKE_S = 2.5
+DEFAULT_LEAD_IN_S = 3.0
+DEFAULT_MUSIC_VOLUME_DB = -20.0
+MAX_TEXT_CHARS = 600
+MAX_REPEAT = 500
+MAX_DURATION_S = 2 * 3600.0
+MAX_SESSION_S = 6 * 3600.0
+# An alias-heavy document ("billion laughs") must not expand without bound.
+MAX_NODES = 50_000
+MAX_FILE_BYTES = 2_000_000
+
+TOP_KEYS = ("title", "description", "language", "voice", "pace", "music", "lead_in", "intro", "outro", "sections")
+VOICE_KEYS = ("name", "rate_wpm", "volume")
+MUSIC_KEYS = ("track", "volume_db")
+SECTION_KEYS = ("title", "steps")
+STEP_KEYS = ("say", "hold", "repeat", "every", "count", "sides", "pause")
+
+
+@dataclass(frozen=True)
+class VoiceSettings:
+    name: str | None = None
+    rate_wpm: int | None = None
+    volume: float | None = None
+
+
+@dataclass(frozen=True)
+class MusicSettings:
+    track: str
+    path: Path
+    volume_db: float = DEFAULT_MUSIC_VOLUME_DB
+
+
+@dataclass(frozen=True)
+class SayStep:
+    say: str
+    hold_s: float | None = None
+    repeat: int | None = None
+    every_s: float = DEFAULT_STROKE_S
+    count: bool = False
+    sides: tuple[str, str] | None = None
+    line: int | None = None
+
+    @property
+    def action_s(self) -> float:
+        """Hands-on time per side at pace 1.0."""
+        if self.hold_s is not None:
+            return self.hold_s
+        if self.repeat is not None:
+            return self.repeat * self.every_s
+        return 0.0
+
+
+@dataclass(frozen=True)
+class PauseStep:
+    pause_s: float
+    line: int | None = None
+
+
+Step = SayStep | PauseStep
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    steps: tuple[Step, ...]
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class Routine:
+    title: str
+    sections: tuple[Section, ...]
+    description: str = ""
+    language: str = "en"
+    voice: VoiceSettings = field(default_factory=VoiceSettings)
+    pace: float = 1.0
+    music: MusicSettings | None = None
+    lead_in_s: float = DEFAULT_LEAD_IN_S
+    intro: str | None = None
+    outro: str | None = None
+    source: str = "<routine>"
+
+    def with_overrides(self, **changes: Any) -> Routine:
+        return replace(self, **changes)
+
+
+# --- durations -------------------------------------------------------------------------------
+
+_UNIT_RE = re.compile(
+    r"^\s*(?:(?P<h>\d+(?:\.\d+)?)\s*h(?:ours?|rs?)?)?\s*(?:(?P<m>\d+(?:\.\d+)?)\s*m(?:in(?:utes?|s)?)?)?"
+    r"\s*(?:(?P<s>\d+(?:\.\d+)?)\s*s(?:ec(?:onds?|s)?)?)?\s*$"
+)
+_CLOCK_RE = re.compile(r"^\s*(?:(?P<h>\d+):)?(?P<m>\d+):(?P<s>\d{1,2}(?:\.\d+)?)\s*$")
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from a number or a string like '20s', '1m30s', '1:30', '1.5'. Raises ValueError."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 20s, 1m30s or 1:30, not true/false")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip().lower()
+        seconds = _parse_duration_text(text)
+    else:
+        raise ValueError("expected a duration such as 20s, 1m30s or 1:30")
+    if not math.isfinite(seconds):
+        raise ValueError("a duration must be a finite number of seconds")
+    return seconds
+
+
+def _parse_duration_text(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    clock = _CLOCK_RE.match(text)
+    if clock:
+        return int(clock["h"] or 0) * 3600 + int(clock["m"]) * 60 + float(clock["s"])
+    units = _UNIT_RE.match(text)
+    if text and units and any(units.group(k) for k in "hms"):
+        return sum(float(units[k] or 0) * mult for k, mult in (("h", 3600), ("m", 60), ("s", 1)))
+    raise ValueError(f"'{text}' is not a duration: write seconds (20, 20s), minutes and seconds (1m30s) or 1:30")
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    whole = int(round(seconds))
+    if whole >= 3600:
+        return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+    return f"{whole // 60}:{whole % 60:02d}"
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+def load_routine(source: str | Path) -> Routine:
+    """Load a routine from a file path or the name of a built-in routine.
+
+    Raises RoutineError listing every problem found, each with file, line and column.
+    """
+    path = resolve_routine_path(source)
+    display = str(source)
+    try:
+        if path.is_dir():
+            raise RoutineError(display, [Problem(None, None, "is a folder, not a routine file: give the path of a .yaml file")])
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise RoutineError(display, [Problem(None, None, f"is {size} bytes; a routine file may be at most {MAX_FILE_BYTES} bytes")])
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise RoutineError(display, [Problem(None, None, _not_found_message(str(source)))]) from None
+    except PermissionError:
+        raise RoutineError(display, [Problem(None, None, "cannot be read (permission denied)")]) from None
+    except OSError as exc:
+        raise RoutineError(display, [Problem(None, None, f"cannot be read: {exc.strerror or exc}")]) from None
+    return parse_routine(raw, source=display, base_dir=path.parent)
+
+
+def resolve_routine_path(source: str | Path) -> Path:
+    path = Path(source)
+    if not path.exists() and isinstance(source, str) and "/" not in source and not source.endswith((".yaml", ".yml")):
+        builtin = builtin_routines().get(source)
+        if builtin is not None:
+            return builtin
+    return path
+
+
+def _not_found_message(source: str) -> str:
+    names = sorted(builtin_routines())
+    hint = _did_you_mean(source, names)
+    return f"no such file or built-in routine{hint} (built-in routines: {', '.join(names) or 'none'})"
+
+
+def parse_routine(text: str | bytes, source: str = "<routine>", base_dir: Path | None = None) -> Routine:
+    """Parse routine YAML text. Raises RoutineError with every problem found."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = text[: exc.start].count(b"\n") + 1
+            raise RoutineError(source, [Problem(line, None, "is not UTF-8 text: save the file as UTF-8")]) from None
+    if not text.strip():
+        raise RoutineError(source, [Problem(None, None, "is empty: a routine needs at least a title and sections")])
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        what = exc.problem or "invalid YAML"
+        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        raise RoutineError(source, [Problem(line, col, f"YAML syntax error: {what} (check indentation, quotes and colons)")]) from None
+    except yaml.YAMLError as exc:
+        raise RoutineError(source, [Problem(None, None, f"YAML error: {exc}")]) from None
+    if root is None:
+        raise RoutineError(source, [Problem(None, None, "is empty: a routine needs at least a title and sections")])
+    _check_size(root, source)
+    return _Validator(source, base_dir or Path.cwd()).routine(root)
+
+
+def _check_size(root: yaml.Node, source: str) -> None:
+    seen = 0
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        seen += 1
+        if seen > MAX_NODES:
+            raise RoutineError(
+                source,
+                [Problem(None, None, f"expands to more than {MAX_NODES} YAML values (are aliases repeating a large block?)")],
+            )
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                stack.append(key)
+                stack.append(value)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+
+
+def _did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
+    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()
+
+
+class _Validator:
+    """Walks the composed YAML nodes so every message can point at a line and column."""
+
+    def __init__(self, source: str, base_dir: Path):
+        self.source = source
+        self.base_dir = base_dir
+        self.problems: list[Problem] = []
+
+    def fail(self, node: yaml.Node | None, message: str) -> None:
+        if node is None:
+            self.problems.append(Problem(None, None, message))
+        else:
+            mark = node.start_mark
+            self.problems.append(Problem(mark.line + 1, mark.column + 1, message))
+
+    # ----- generic node helpers
+
+    def mapping(self, node: yaml.Node, what: str, allowed: tuple[str, ...]) -> dict[str, tuple[yaml.Node, yaml.Node]] | None:
+        if not isinstance(node, yaml.MappingNode):
+            self.fail(node, f"{what} must be a mapping of keys to values ({', '.join(allowed)})")
+            return None
+        out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            if not isinstance(key, str) or key_node.tag == "tag:yaml.org,2002:merge":
+                self.fail(key_node, f"{what}: keys must be plain names ({', '.join(allowed)})")
+                continue
+            if key not in allowed:
+                self.fail(key_node, f"unknown key '{key}' in {what}{_did_you_mean(key, allowed)}; allowed keys: {', '.join(allowed)}")
+                continue
+            if key in out:
+                self.fail(key_node, f"'{key}' appears twice in {what}: keep one")
+                continue
+            out[key] = (key_node, value_node)
+        return out
+
+    def scalar(self, node: yaml.Node) -> Any:
+        if not isinstance(node, yaml.ScalarNode):
+            return _NOT_SCALAR
+        try:
+            return _CONSTRUCTOR.construct_object(node)
+        except yaml.YAMLError:
+            return node.value
+
+    def text(self, node: yaml.Node, what: str) -> str | None:
+        value = self.scalar(node)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = node.value  # "say: 5" reads as the text "5"
+        if not isinstance(value, str):
+            self.fail(node, f"{what} must be text")
+            return None
+        cleaned = " ".join(value.split())
+        if not cleaned:
+            self.fail(node, f"{what} is empty: write the words to speak, or remove the key")
+            return None
+        bad = [ch for ch in cleaned if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co") and ch not in "\u200d"]
+        if bad:
+            self.fail(node, f"{what} contains a control character (U+{ord(bad[0]):04X}): remove it")
+            return None
+        if len(cleaned) > MAX_TEXT_CHARS:
+            self.fail(node, f"{what} is {len(cleaned)} characters long; keep each text under {MAX_TEXT_CHARS} (split it into several steps)")
+            return None
+        return cleaned
+
+    def number(self, node: yaml.Node, what: str, low: float, high: float, integer: bool = False) -> float | None:
+        value = self.scalar(node)
+        if isinstance(value, str):
+            try:
+                value = float(value) if not integer else int(value)
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and isinstance(value, float) and not value.is_integer()):
+            kind = "a whole number" if integer else "a number"
+            self.fail(node, f"{what} must be {kind} between {_fmt(low)} and {_fmt(high)}")
+            return None
+        if not math.isfinite(value) or not low <= value <= high:
+            self.fail(node, f"{what} is {_fmt(value)}; it must be between {_fmt(low)} and {_fmt(high)}")
+            return None
+        return int(value) if integer else float(value)
+
+    def duration(self, node: yaml.Node, what: str, allow_zero: bool = False) -> float | None:
+        value = self.scalar(node)
+        if value is _NOT_SCALAR:
+            self.fail(node, f"{what} must be a duration such as 20s, 1m30s or 1:30")
+            return None
+        try:
+            seconds = parse_duration(value)
+        except ValueError as exc:
+            self.fail(node, f"{what}: {exc}")
+            return None
+        if seconds < 0 or (seconds == 0 and not allow_zero):
+            self.fail(node, f"{what} must be more than zero seconds" + (" (or 0)" if allow_zero else ""))
+            return None
+        if seconds > MAX_DURATION_S:
+            self.fail(node, f"{what} is {format_duration(seconds)}; a single duration may be at most {format_duration(MAX_DURATION_S)}")
+            return None
+        return seconds
+
+    def boolean(self, node: yaml.Node, what: str) -> bool | None:
+        value = self.scalar(node)
+        if not isinstance(value, bool):
+            self.fail(node, f"{what} must be true or false")
+            return None
+        return value
+
+    # ----- the routine
+
+    def routine(self, root: yaml.Node) -> Routine:
+        keys = self.mapping(root, "the routine", TOP_KEYS)
+        if keys is None:
+            raise RoutineError(self.source, self.problems)
+        fields: dict[str, Any] = {}
+
+        def take(key: str, parse: Callable[[yaml.Node], Any]) -> None:
+            if key in keys:
+                value = parse(keys[key][1])
+                if value is not None:
+                    fields[key] = value
+
+        if "title" not in keys:
+            self.fail(root, "missing 'title': every routine needs a title (title: My routine)")
+        take("title", lambda n: self.text(n, "title"))
+        take("description", lambda n: self.text(n, "description"))
+        take("language", self.language)
+        take("voice", self.voice)
+        take("pace", lambda n: self.number(n, "pace", 0.25, 4.0))
+        if "music" in keys:
+            fields["music"] = self.music(keys["music"][1])
+        else:
+            fields["music"] = self.default_music()
+        take("lead_in", lambda n: self.duration(n, "lead_in", allow_zero=True))
+        take("intro", lambda n: self.text(n, "intro"))
+        take("outro", lambda n: self.text(n, "outro"))
+        if "sections" not in keys:
+            self.fail(root, "missing 'sections': add a list of sections, each with a title and steps")
+        take("sections", self.sections)
+
+        if not self.problems:
+            pace = fields.get("pace", 1.0)
+            action_s = sum(
+                (s.pause_s if isinstance(s, PauseStep) else s.action_s * (2 if s.sides else 1)) / pace
+                for sec in fields["sections"]
+                for s in sec.steps
+            )
+            if action_s > MAX_SESSION_S:
+                self.fail(None, f"the action time adds up to {format_duration(action_s)}; a session may be at most {format_duration(MAX_SESSION_S)}")
+        if self.problems:
+            raise RoutineError(self.source, self.problems)
+        if "lead_in" in fields:
+            fields["lead_in_s"] = fields.pop("lead_in")
+        return Routine(source=self.source, **fields)
+
+    def language(self, node: yaml.Node) -> str | None:
+        value = self.text(node, "language")
+        if value is not None and not re.fullmatch(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*", value):
+            self.fail(node, f"language '{value}' is not a language code such as en, en-us or ko")
+            return None
+        return value.lower() if value else None
+
+    def voice(self, node: yaml.Node) -> VoiceSettings | None:
+        if isinstance(node, yaml.ScalarNode):
+            name = self.text(node, "voice")
+            return VoiceSettings(name=name) if name else None
+        keys = self.mapping(node, "voice", VOICE_KEYS)
+        if keys is None:
+            return None
+        name = self.text(keys["name"][1], "voice name") if "name" in keys else None
+        rate = self.number(keys["rate_wpm"][1], "voice rate_wpm", 60, 450, integer=True) if "rate_wpm" in keys else None
+        volume = self.number(keys["volume"][1], "voice volume", 0.05, 1.0) if "volume" in keys else None
+        return VoiceSettings(name=name, rate_wpm=rate, volume=volume)
+
+    def default_music(self) -> MusicSettings | None:
+        tracks = builtin_tracks()
+        if not tracks:
+            return None
+        name = "warm-pad" if "warm-pad" in tracks else sorted(tracks)[0]
+        return MusicSettings(track=name, path=tracks[name].path)
+
+    def music(self, node: yaml.Node) -> MusicSettings | None:
+        value = self.scalar(node)
+        if value is None or value is False or (isinstance(value, str) and value.strip().lower() == "none"):
+            return None
+        if isinstance(node, yaml.ScalarNode):
+            return self.track(node, DEFAULT_MUSIC_VOLUME_DB)
+        keys = self.mapping(node, "music", MUSIC_KEYS)
+        if keys is None:
+            return None
+        volume_db = DEFAULT_MUSIC_VOLUME_DB
+        if "volume_db" in keys:
+            volume_db = self.number(keys["volume_db"][1], "music volume_db", -60, 0)
+        if "track" not in keys:
+            self.fail(node, "music needs a 'track' (a built-in name or a file path), or write 'music: none'")
+            return None
+        return self.track(keys["track"][1], volume_db if volume_db is not None else DEFAULT_MUSIC_VOLUME_DB)
+
+    def track(self, node: yaml.Node, volume_db: float) -> MusicSettings | None:
+        name = self.text(node, "music track")
+        if name is None:
+            return None
+        tracks = builtin_tracks()
+        if name in tracks:
+            return MusicSettings(track=name, path=tracks[name].path, volume_db=volume_db)
+        path = Path(name).expanduser()
+        if not path.is_absolute():
+            path = self.base_dir / path
+        if path.is_file():
+            return MusicSettings(track=name, path=path, volume_db=volume_db)
+        hint = _did_you_mean(name, sorted(tracks))
+        where = "is a folder" if path.is_dir() else "was not found"
+        self.fail(
+            node,
+            f"music track '{name}' is not a built-in track{hint} and {where} as a file "
+            f"(built-in tracks: {', '.join(sorted(tracks)) or 'none'}; paths are relative to the routine file)",
+        )
+        return None
+
+    def sections(self, node: yaml.Node) -> tuple[Section, ...] | None:
+        if not isinstance(node, yaml.SequenceNode) or not node.value:
+            self.fail(node, "sections must be a list with at least one section (- title: ..., steps: [...])")
+            return None
+        sections = [self.section(item, i + 1) for i, item in enumerate(node.value)]
+        return tuple(s for s in sections if s is not None)
+
+    def section(self, node: yaml.Node, number: int) -> Section | None:
+        before = len(self.problems)
+        keys = self.mapping(node, f"section {number}", SECTION_KEYS)
+        if keys is None:
+            return None
+        title = None
+        if "title" in keys:
+            title = self.text(keys["title"][1], f"section {number} title")
+        else:
+            self.fail(node, f"section {number} is missing 'title'")
+        steps: list[Step] = []
+        if "steps" not in keys:
+            self.fail(node, f"section {number} is missing 'steps': add a list of steps")
+        else:
+            steps_node = keys["steps"][1]
+            if not isinstance(steps_node, yaml.SequenceNode) or not steps_node.value:
+                self.fail(steps_node, f"steps of section {number} must be a list with at least one step")
+            else:
+                for item in steps_node.value:
+                    step = self.step(item)
+                    if step is not None:
+                        steps.append(step)
+        if title is None or len(self.problems) > before:
+            return None
+        return Section(title=title, steps=tuple(steps), line=node.start_mark.line + 1)
+
+    def step(self, node: yaml.Node) -> Step | None:
+        keys = self.mapping(node, "a step", STEP_KEYS)
+        if keys is None:
+            return None
+        line = node.start_mark.line + 1
+        before = len(self.problems)
+        if "pause" in keys:
+            extra = [k for k in keys if k != "pause"]
+            if extra:
+                self.fail(keys[extra[0]][0], f"a pause step takes only 'pause'; '{extra[0]}' belongs in a step with 'say'")
+                return None
+            seconds = self.duration(keys["pause"][1], "pause")
+            return PauseStep(pause_s=seconds, line=line) if seconds is not None else None
+        if "say" not in keys:
+            self.fail(node, "step is missing 'say' (the instruction to speak), or use 'pause: 5s' for a quiet step")
+            return None
+        say = self.text(keys["say"][1], "say")
+        hold = repeat = None
+        every = DEFAULT_STROKE_S
+        count = False
+        sides = None
+        if "hold" in keys and "repeat" in keys:
+            self.fail(keys["repeat"][0], "use either 'hold' (a time) or 'repeat' (a number of strokes), not both")
+        if "hold" in keys:
+            hold = self.duration(keys["hold"][1], "hold")
+        if "repeat" in keys:
+            repeat = self.number(keys["repeat"][1], "repeat", 1, MAX_REPEAT, integer=True)
+        if "every" in keys:
+            if "repeat" not in keys:
+                self.fail(keys["every"][0], "'every' (seconds per stroke) needs 'repeat' (how many strokes)")
+            every = self.duration(keys["every"][1], "every") or DEFAULT_STROKE_S
+            if every > 60:
+                self.fail(keys["every"][1], f"every is {_fmt(every)} s per stroke; at most 60 s (use 'hold' for long actions)")
+        if "count" in keys:
+            count = bool(self.boolean(keys["count"][1], "count"))
+            if count and "repeat" not in keys:
+                self.fail(keys["count"][0], "'count: true' needs 'repeat' (the number of strokes to count)")
+        if "sides" in keys:
+            sides = self.sides(keys["sides"][1])
+            if sides is not None and hold is None and repeat is None and "hold" not in keys and "repeat" not in keys:
+                self.fail(keys["sides"][0], "'sides' needs an action time on each side: add 'hold' or 'repeat'")
+        if len(self.problems) > before or say is None:
+            return None
+        return SayStep(say=say, hold_s=hold, repeat=repeat, every_s=every, count=count, sides=sides, line=line)
+
+    def sides(self, node: yaml.Node) -> tuple[str, str] | None:
+        value = self.scalar(node)
+        if value is True:
+            return ("left", "right")
+        if value is False:
+            return None
+        if not isinstance(node, yaml.SequenceNode) or len(node.value) != 2:
+            self.fail(node, "sides must be a list of two labels, such as [left, right] (or true for left and right)")
+            return None
+        labels = [self.text(item, "a side label") for item in node.value]
+        if None in labels:
+            return None
+        if labels[0].lower() == labels[1].lower():
+            self.fail(node, "the two side labels must differ, such as [left, right]")
+            return None
+        return (labels[0], labels[1])
+
+
+_NOT_SCALAR = object()
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}"

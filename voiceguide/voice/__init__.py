@@ -1,0 +1,97 @@
+"""Voices: engines by name, the clip cache, and clips ready for the mix (trimmed, 44.1 kHz float)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..errors import EngineError, UsageError
+from .base import DEFAULT_RATE_WPM, DEFAULT_VOLUME, Engine, VoiceInfo, VoiceOptions
+from .cache import ClipCache, clip_key
+from .clips import load_clip
+
+__all__ = [
+    "DEFAULT_RATE_WPM",
+    "DEFAULT_VOLUME",
+    "ENGINES",
+    "ClipCache",
+    "Engine",
+    "VoiceInfo",
+    "VoiceOptions",
+    "get_engine",
+    "prepare_clips",
+]
+
+
+def _pyttsx3() -> Engine:
+    from .pyttsx3_engine import Pyttsx3Engine
+
+    return Pyttsx3Engine()
+
+
+# Name -> factory. Tests register a deterministic engine here, through the same path users take.
+ENGINES: dict[str, Callable[[], Engine]] = {"pyttsx3": _pyttsx3}
+
+
+def get_engine(name: str = "pyttsx3") -> Engine:
+    factory = ENGINES.get(name)
+    if factory is None:
+        raise UsageError(f"unknown voice engine '{name}' (available: {', '.join(sorted(ENGINES))})")
+    return factory()
+
+
+@dataclass
+class ClipStats:
+    synthesized: int = 0
+    cached: int = 0
+    texts_synthesized: list[str] = field(default_factory=list)
+
+
+def prepare_clips(
+    texts: list[str],
+    engine: Engine,
+    options: VoiceOptions,
+    cache: ClipCache,
+    sample_rate: int = 44100,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[dict[str, np.ndarray], ClipStats]:
+    """Return a mono float32 clip at `sample_rate` for every text, synthesising only what the cache lacks."""
+    version = engine.version()
+    keys = {t: clip_key(engine.name, version, options.voice, options.rate_wpm, options.volume, t) for t in texts}
+    clips: dict[str, np.ndarray] = {}
+    stats = ClipStats()
+    missing = []
+    for text in texts:
+        path = cache.get(keys[text])
+        if path is None:
+            missing.append(text)
+            continue
+        try:
+            clips[text] = load_clip(path, sample_rate)
+            stats.cached += 1
+        except EngineError:
+            missing.append(text)
+    done = len(clips)
+    if progress:
+        progress(done, len(texts))
+    if missing:
+        with cache.scratch_dir() as scratch:
+
+            def on_clip(text: str, path: Path) -> None:
+                nonlocal done
+                stored = cache.put(keys[text], path)
+                clips[text] = load_clip(stored, sample_rate)
+                stats.synthesized += 1
+                stats.texts_synthesized.append(text)
+                done += 1
+                if progress:
+                    progress(done, len(texts))
+
+            engine.synthesize(missing, options, Path(scratch), on_clip)
+    absent = [t for t in texts if t not in clips]
+    if absent:
+        raise EngineError(f"the engine produced no clip for {absent[0]!r}")
+    return clips, stats

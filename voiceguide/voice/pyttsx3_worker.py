@@ -1,0 +1,88 @@
+"""Runs inside a spawned worker process: one pyttsx3 engine, one utterance at a time.
+
+pyttsx3 on espeak has traps (see docs): queued save_to_file calls keep only the last file, runAndWait can
+return before the WAV exists, property changes can be dropped, errors go to a callback, and missing data
+kills the process. So each utterance is set up, saved, and waited for until the driver says it finished and
+the file holds audio; a crash only takes this worker down, and the parent notices.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import wave
+
+
+def _quiet_stdout() -> None:
+    # The espeak driver prints "Audio saved to ..." from its own thread.
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+
+
+def _wav_frames(path: str) -> int:
+    try:
+        with wave.open(path, "rb") as wav:
+            return wav.getnframes()
+    except (OSError, EOFError, wave.Error):
+        return 0
+
+
+def serve(conn) -> None:  # pragma: no cover - runs in a child process; exercised by the engine tests
+    _quiet_stdout()
+    from voiceguide.voice import espeak_setup
+
+    try:
+        espeak_setup.prepare()
+        import pyttsx3
+
+        engine = pyttsx3.init()
+    except BaseException as exc:  # noqa: BLE001 - anything here means "no engine"; tell the parent
+        conn.send(("fatal", f"{type(exc).__name__}: {exc}"))
+        return
+
+    finished: list[bool] = []
+    errors: list[str] = []
+    engine.connect("finished-utterance", lambda name=None, completed=True: finished.append(completed))
+    engine.connect("error", lambda name=None, exception=None: errors.append(str(exception)))
+    conn.send(("ready", None))
+
+    current: dict = {}
+    while True:
+        try:
+            message = conn.recv()
+        except EOFError:
+            return
+        if message is None:
+            return
+        op = message[0]
+        if op == "voices":
+            voices = [
+                (v.id, v.name, tuple(v.languages or ()), v.gender) for v in engine.getProperty("voices")
+            ]
+            conn.send(("voices", voices))
+        elif op == "synth":
+            _, job, text, voice, rate, volume, path, timeout_s = message
+            errors.clear()
+            try:
+                for key, value in (("voice", voice), ("rate", rate), ("volume", volume)):
+                    if value is not None and current.get(key) != value:
+                        engine.setProperty(key, value)
+                        current[key] = value
+            except Exception as exc:  # noqa: BLE001
+                errors.append(str(exc))
+            if errors:
+                current.clear()
+                conn.send(("error", job, f"the engine refused voice={voice!r} rate={rate} volume={volume}: {errors[0]}"))
+                continue
+            finished.clear()
+            engine.save_to_file(text, path)
+            engine.runAndWait()
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline and not (finished and _wav_frames(path) > 0):
+                time.sleep(0.002)
+            if errors:
+                conn.send(("error", job, errors[0]))
+            elif not finished or _wav_frames(path) == 0:
+                conn.send(("error", job, f"no audio after {timeout_s:.0f} s"))
+            else:
+                conn.send(("ok", job, path))
