@@ -259,10 +259,13 @@ def _level(x: np.ndarray, dur: int, strength: float, sigma_s: float) -> np.ndarr
     return x * gain[:, None]
 
 
-def _place_seam(x: np.ndarray, dur: int, grid_s: float | None = None, win_s: float = 2.0) -> np.ndarray:
+def _place_seam(x: np.ndarray, dur: int, grid_s: float | None = None, offset_s: float = 0.0,
+                win_s: float = 2.0) -> np.ndarray:
     """Rotate the circular signal so the file starts where the loudness of the
     win_s seconds before and after the seam match best.  Rotation keeps the
-    loop seamless; it only decides where the file begins."""
+    loop seamless; it only decides where the file begins.  With grid_s the
+    start is restricted to offset_s + multiples of grid_s (e.g. just before
+    a bar line, between two notes)."""
     k = 10
     m = dur * k
     p = _frame_power(x, m)
@@ -281,7 +284,7 @@ def _place_seam(x: np.ndarray, dur: int, grid_s: float | None = None, win_s: flo
     cand = np.arange(m)
     if grid_s:
         step = int(round(grid_s * k))
-        cand = cand[cand % step == 0]
+        cand = cand[(cand - int(round(offset_s * k))) % step == 0]
     r = int(cand[np.argmin(score[cand])])
     return np.roll(x, -int(_frame_edges(len(x), m)[r]), axis=0)
 
@@ -426,7 +429,7 @@ def _ocean_wash(dur: int, sr: int, seed: int) -> np.ndarray:
     for s0, ln, a, p, c in zip(starts, lengths, amps, pans, crest):
         tp = (tc - s0) % dur                           # time since wave start, wrapped
         tcst = c * ln
-        tau = 0.30 * ln
+        tau = 0.36 * ln
         rise = np.sin(0.5 * np.pi * np.clip(tp / tcst, 0, 1)) ** 2
         bump = np.where(tp < tcst, rise, np.exp(-(tp - tcst) / tau))
         bump *= tp < 2.8 * ln
@@ -440,8 +443,8 @@ def _ocean_wash(dur: int, sr: int, seed: int) -> np.ndarray:
     wave = _circ_gauss(wave, 0.25 * k)
     foam = _circ_gauss(foam, 0.35 * k)
     pan_t = _circ_gauss(pan_acc, 0.25 * k) / np.maximum(wave, 1e-3)
-    body_env = 0.40 + 0.60 * _circ_gauss(wave, 0.8 * k)
-    wash_env = 0.12 + wave ** 1.4
+    body_env = 0.55 + 0.45 * _circ_gauss(wave, 0.8 * k)
+    wash_env = 0.25 + wave ** 1.4
     foam_env = 0.05 + foam ** 1.5
 
     # --- noise bands: partially correlated stereo (common + per channel) ---
@@ -457,7 +460,7 @@ def _ocean_wash(dur: int, sr: int, seed: int) -> np.ndarray:
         (_band(f, 60.0, 500.0, 2.0) * _tilt(f, -0.5), 1.00, body_env, True),
         (_band(f, 300.0, 2400.0, 2.0) * _tilt(f, -0.5), 0.60, wash_env, True),
         (_band(f, 1800.0, 6500.0, 2.0) * _tilt(f, -0.5), 0.22, foam_env, True),
-        (_band(f, 40.0, 700.0, 1.0) * _tilt(f, -1.0), 0.35, None, False),   # distant surf bed
+        (_band(f, 40.0, 700.0, 1.0) * _tilt(f, -1.0), 0.45, None, False),   # distant surf bed
     ]
     pan_a = _periodic_interp(pan_t, n)
     g_l = np.sqrt(1.0 - pan_a)
@@ -583,7 +586,7 @@ def _soft_arpeggio(dur: int, sr: int, seed: int) -> np.ndarray:
     f = np.arange(len(X)) / dur
     X *= _band(f, 40.0, 5000.0, 1.5)[:, None]
     x = np.fft.irfft(X, n=n, axis=0)
-    return _level(x, dur, strength=0.4, sigma_s=4.0)
+    return _level(x, dur, strength=0.75, sigma_s=2.5)
 
 
 def _rain_leaves(dur: int, sr: int, seed: int) -> np.ndarray:
@@ -681,6 +684,7 @@ class Track:
     mood: str
     render: Callable[[int, int, int], np.ndarray]
     seam_grid_s: float | None = None   # restrict the file start to this grid (e.g. bar lines)
+    seam_offset_s: float = 0.0         # ... shifted by this much
 
     @property
     def file(self) -> str:
@@ -696,7 +700,7 @@ TRACKS: dict[str, Track] = {t.name: t for t in [
           _ocean_wash),
     Track("soft-arpeggio", 192, 3303,
           "Slow, tender felt-piano arpeggio with long decays over a hushed pad.",
-          _soft_arpeggio, seam_grid_s=4.0),
+          _soft_arpeggio, seam_grid_s=4.0, seam_offset_s=-0.25),
     Track("rain-leaves", 160, 4404,
           "Gentle steady rain with sparse soft droplets on leaves.",
           _rain_leaves),
@@ -716,7 +720,7 @@ def synthesise(name: str, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
         raise ValueError("sample_rate must be at least 16000")
     x = track.render(track.duration_s, sample_rate, track.seed)
     assert x.shape == (track.duration_s * sample_rate, 2), x.shape
-    x = _place_seam(x, track.duration_s, track.seam_grid_s)
+    x = _place_seam(x, track.duration_s, track.seam_grid_s, track.seam_offset_s)
     return _finish(x)
 
 

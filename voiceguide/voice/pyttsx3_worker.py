@@ -9,14 +9,48 @@ the file holds audio; a crash only takes this worker down, and the parent notice
 from __future__ import annotations
 
 import os
+import pickle
+import struct
 import sys
 import time
 import wave
+from typing import Any, BinaryIO
 
 
-def _quiet_stdout() -> None:
-    # The espeak driver prints "Audio saved to ..." from its own thread.
+class Channel:
+    """Length-prefixed pickles over a pair of byte streams (the worker's stdin and stdout)."""
+
+    def __init__(self, reader: BinaryIO, writer: BinaryIO):
+        self.reader = reader
+        self.writer = writer
+
+    def send(self, message: Any) -> None:
+        data = pickle.dumps(message)
+        self.writer.write(struct.pack("<I", len(data)) + data)
+        self.writer.flush()
+
+    def recv(self) -> Any:
+        header = self.reader.read(4)
+        if len(header) < 4:
+            raise EOFError
+        (size,) = struct.unpack("<I", header)
+        data = self.reader.read(size)
+        if len(data) < size:
+            raise EOFError
+        return pickle.loads(data)  # noqa: S301 - both ends are our own processes
+
+
+def _private_stdout() -> BinaryIO:
+    """Keep the real stdout for the protocol and point fd 1 at /dev/null.
+
+    The espeak driver prints "Audio saved to ..." from its own thread, and native code may write to fd 1;
+    neither may corrupt the message stream.
+    """
+    protocol = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+    return protocol
 
 
 def _wav_frames(path: str) -> int:
@@ -27,8 +61,16 @@ def _wav_frames(path: str) -> int:
         return 0
 
 
-def serve(conn) -> None:  # pragma: no cover - runs in a child process; exercised by the engine tests
-    _quiet_stdout()
+def _espeak_synchronize():
+    try:
+        from pyttsx3.drivers import _espeak
+
+        return _espeak.Synchronize
+    except Exception:  # noqa: BLE001 - not the espeak driver (SAPI5, NSSpeechSynthesizer)
+        return lambda: None
+
+
+def serve(conn: Channel) -> None:  # pragma: no cover - runs in a child process; exercised by the engine tests
     from voiceguide.voice import espeak_setup
 
     try:
@@ -46,7 +88,7 @@ def serve(conn) -> None:  # pragma: no cover - runs in a child process; exercise
     engine.connect("error", lambda name=None, exception=None: errors.append(str(exception)))
     conn.send(("ready", None))
 
-    current: dict = {}
+    synchronize = _espeak_synchronize()
     while True:
         try:
             message = conn.recv()
@@ -65,13 +107,14 @@ def serve(conn) -> None:  # pragma: no cover - runs in a child process; exercise
             errors.clear()
             try:
                 for key, value in (("voice", voice), ("rate", rate), ("volume", volume)):
-                    if value is not None and current.get(key) != value:
+                    if value is not None:
                         engine.setProperty(key, value)
-                        current[key] = value
+                # espeak queues parameter changes and a later cancel can drop them (rate 150 -> 80 -> 300
+                # gave identical clips); wait until they are applied before synthesising.
+                synchronize()
             except Exception as exc:  # noqa: BLE001
                 errors.append(str(exc))
             if errors:
-                current.clear()
                 conn.send(("error", job, f"the engine refused voice={voice!r} rate={rate} volume={volume}: {errors[0]}"))
                 continue
             finished.clear()
@@ -86,3 +129,8 @@ def serve(conn) -> None:  # pragma: no cover - runs in a child process; exercise
                 conn.send(("error", job, f"no audio after {timeout_s:.0f} s"))
             else:
                 conn.send(("ok", job, path))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    out = _private_stdout()
+    serve(Channel(sys.stdin.buffer, out))

@@ -1,0 +1,121 @@
+"""Shared fixtures: a tiny deterministic voice engine registered like a real one, isolated caches."""
+
+from __future__ import annotations
+
+import hashlib
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from voiceguide.voice import ENGINES, Engine, VoiceInfo, VoiceOptions
+
+FAKE_RATE = 22050
+
+
+class FakeEngine(Engine):
+    """Speech stand-in: one harmonic burst per word, 60/rate seconds a word, pitch from the text's hash.
+
+    Deterministic and fast, with real energy where words are, so mix and timing tests can measure it.
+    """
+
+    name = "fake"
+
+    def __init__(self, fail_on: str | None = None):
+        self.calls: list[str] = []
+        self.fail_on = fail_on
+
+    def version(self) -> str:
+        return "fake-1"
+
+    def voices(self) -> list[VoiceInfo]:
+        return [VoiceInfo("fake-en", "Fake English", ("en",), engine=self.name)]
+
+    def synthesize(self, texts, options: VoiceOptions, out_dir: Path, on_clip) -> None:
+        for i, text in enumerate(texts):
+            if self.fail_on and self.fail_on in text:
+                from voiceguide.errors import EngineError
+
+                raise EngineError(f"fake engine refuses {text!r}")
+            self.calls.append(text)
+            path = out_dir / f"fake-{i}.wav"
+            write_fake_speech(path, text, options.rate_wpm, options.volume)
+            on_clip(text, path)
+
+
+def fake_speech(text: str, rate_wpm: int = 150, volume: float = 1.0) -> np.ndarray:
+    word_s = 60.0 / rate_wpm
+    seed = int(hashlib.sha256(text.encode()).hexdigest()[:8], 16)
+    f0 = 110 + seed % 90
+    pieces = [np.zeros(int(0.1 * FAKE_RATE))]  # leading silence, like a real engine
+    for _ in text.split():
+        n = int(word_s * 0.8 * FAKE_RATE)
+        t = np.arange(n) / FAKE_RATE
+        burst = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 6)) * np.hanning(n)
+        pieces += [0.5 * volume * burst, np.zeros(int(word_s * 0.2 * FAKE_RATE))]
+    pieces.append(np.zeros(int(0.2 * FAKE_RATE)))
+    return np.concatenate(pieces)
+
+
+def write_fake_speech(path: Path, text: str, rate_wpm: int, volume: float) -> None:
+    samples = np.round(fake_speech(text, rate_wpm, volume) * 32767).astype(np.int16)
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(FAKE_RATE)
+        wav.writeframes(samples.tobytes())
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path, monkeypatch):
+    cache = tmp_path / "clip-cache"
+    monkeypatch.setenv("VOICEGUIDE_CACHE_DIR", str(cache))
+    return cache
+
+
+@pytest.fixture(scope="session")
+def shared_real_cache(tmp_path_factory):
+    """One cache for the real-engine tests, so each utterance is synthesised once per test run."""
+    return tmp_path_factory.mktemp("real-cache")
+
+
+@pytest.fixture
+def fake_engine(monkeypatch):
+    engine = FakeEngine()
+    monkeypatch.setitem(ENGINES, "fake", lambda: engine)
+    return engine
+
+
+@pytest.fixture
+def write_routine(tmp_path):
+    def write(text: str, name: str = "routine.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return write
+
+
+SMALL_ROUTINE = """\
+title: Small test routine
+music: none
+lead_in: 1s
+intro: Sit comfortably and warm the oil.
+outro: Rest your hands.
+sections:
+  - title: Neck
+    steps:
+      - say: Circle above the collarbones.
+        repeat: 3
+        every: 1.5s
+        count: true
+      - say: Stroke down the neck.
+        hold: 3s
+        sides: [left, right]
+      - pause: 2s
+  - title: Jaw
+    steps:
+      - say: Glide along the jaw line.
+        hold: 2.5s
+"""
