@@ -181,11 +181,13 @@ def _decimation(dur: int, sr: int, min_rate: int = 11000) -> int:
 
 
 def _upsample_filter(xi: np.ndarray, d: int, gain: Callable[[np.ndarray], np.ndarray],
-                     dur: int, extra: np.ndarray | None = None) -> np.ndarray:
+                     dur: int, extra: np.ndarray | None = None,
+                     spectrum: bool = False) -> np.ndarray:
     """Circular FFT upsampling by ``d`` combined with a zero-phase filter.
 
     ``extra`` is an optional per-bin, per-channel complex response (e.g. a
-    reverb) applied at the internal rate."""
+    reverb) applied at the internal rate.  With ``spectrum=True`` the
+    full-rate rfft spectrum is returned instead of the signal."""
     ni = len(xi)
     X = np.fft.rfft(xi, axis=0)
     if extra is not None:
@@ -198,7 +200,16 @@ def _upsample_filter(xi: np.ndarray, d: int, gain: Callable[[np.ndarray], np.nda
         Y[nb - 1] = 0.0                  # drop the ambiguous Nyquist bin
     f = np.arange(n // 2 + 1) / dur      # bin spacing is 1/dur Hz at any rate
     Y *= gain(f)[:, None]
+    if spectrum:
+        return Y
     return np.fft.irfft(Y, n=n, axis=0)
+
+
+def _spectrum_rms(Y: np.ndarray, n: int) -> float:
+    """RMS (over all channels) of the real signal whose rfft is Y (Parseval)."""
+    p = np.abs(Y) ** 2
+    total = 2.0 * p.sum() - p[0].sum() - (p[-1].sum() if n % 2 == 0 else 0.0)
+    return math.sqrt(total / (n * n * Y.shape[1]))
 
 
 def _reverb_response(sr: int, n: int, dur: int, rt60: float, wet: float, seed: int,
@@ -328,7 +339,7 @@ def _chord_weights(tc: np.ndarray, dur: int, n_slots: int, xf_s: float) -> np.nd
 
 def _render_pad(dur: int, sr: int, seed: int, chords, *, xf_s: float, lowpass_hz: float,
                 bass_gain: float, rt60: float, wet: float, bright: tuple[float, float],
-                detune_cents: tuple[float, float] = (1.5, 3.5)) -> np.ndarray:
+                detune_cents: tuple[float, float] = (1.5, 3.5), spectrum: bool = False) -> np.ndarray:
     """Soft detuned sine/triangle pad following ``chords`` (equal slots over
     the loop).  Rendered at a reduced internal rate and FFT-upsampled."""
     d = _decimation(dur, sr)
@@ -386,7 +397,7 @@ def _render_pad(dur: int, sr: int, seed: int, chords, *, xf_s: float, lowpass_hz
     def gain_fn(f):
         return _band(f, 35.0, lowpass_hz, 2.0)
 
-    return _upsample_filter(out, d, gain_fn, dur, extra=H)
+    return _upsample_filter(out, d, gain_fn, dur, extra=H, spectrum=spectrum)
 
 
 # --------------------------------------------------------------------------
@@ -533,16 +544,20 @@ def _soft_arpeggio(dur: int, sr: int, seed: int) -> np.ndarray:
     bar = 8 * step                                   # 4 s
     n_bars = int(round(dur / bar))                   # 48 bars for 192 s
     bars_per_chord = 2
+    slot = bar * bars_per_chord                      # 8 s per chord
+    n_slots = n_bars // bars_per_chord
     rng = _rng(seed, 1)
     rng_t = _rng(seed, 2)
-    note_len = int(8.0 * sr)
-    cache: dict[tuple[int, int], np.ndarray] = {}
+    note_len = int(7.0 * sr)
+    cache: dict[int, tuple[np.ndarray, np.ndarray, float, float, float]] = {}
 
-    def tone(m: int, layer: int) -> np.ndarray:
-        key = (m, layer)
-        if key not in cache:
-            cache[key] = _piano_note(sr, _midi_hz(m), note_len, (0.5, 1.0)[layer], _rng(seed, 1000 + 2 * m + layer))
-        return cache[key]
+    def tones_for(m: int):
+        """(soft layer, bright layer, <s,s>, <b,b>, <s,b>) for MIDI note m."""
+        if m not in cache:
+            soft = _piano_note(sr, _midi_hz(m), note_len, 0.5, _rng(seed, 1000 + m))
+            bright = _piano_note(sr, _midi_hz(m), note_len, 1.0, _rng(seed, 1000 + m))
+            cache[m] = (soft, bright, float(soft @ soft), float(bright @ bright), float(soft @ bright))
+        return cache[m]
 
     patterns = [
         [0, 1, 2, 3, 4, 3, 2, 1],
@@ -550,43 +565,58 @@ def _soft_arpeggio(dur: int, sr: int, seed: int) -> np.ndarray:
         [0, 1, 2, 4, 3, 2, 1, 2],
         [0, 2, 3, 4, 3, 1, 2, 1],
     ]
-    buf = np.zeros((n, 2))
+    # --- score: (start sample, midi, amplitude, bright mix, pan) ---
+    events = []
     for b_i in range(n_bars):
         chord_i = (b_i // bars_per_chord) % len(PROGRESSION)
         bass, upper = PROGRESSION[chord_i]
-        # arpeggio voicing: the chord's upper voices an octave up (about D4..B5)
-        tones = [u + 12 for u in upper]
+        tones = [u + 12 for u in upper]              # the chord's upper voices an octave up
         pat = patterns[(b_i // bars_per_chord + b_i) % len(patterns)]
         t0 = b_i * bar
-        # soft bass note at bar start (every chord change), long decay
-        if b_i % bars_per_chord == 0:
-            sig = 0.55 * tone(bass + 12, 0)
-            _add_wrapped(buf, int(round(t0 * sr)), sig[:, None] * np.array([[0.62, 0.38]]))
+        if b_i % bars_per_chord == 0:                # soft bass note on each chord change
+            events.append((int(round(t0 * sr)), bass + 12, 0.5, 0.0, np.pi / 4 - 0.25))
         for j, pi in enumerate(pat):
-            if j > 0 and rng.random() < 0.08:
+            if j > 0 and rng.random() < 0.05:
                 continue                             # occasional rest
             m = tones[pi]
-            vel = (0.85 if j == 0 else 0.62) * rng.uniform(0.85, 1.0)
-            if j in (4,):
-                vel *= 0.9
-            jitter = rng_t.normal(0.0, 0.008)
-            start = int(round((t0 + j * step + jitter) * sr))
-            sig = vel * (tone(m, 0) * (1.0 - vel) + tone(m, 1) * vel)
-            pan = np.pi / 4 + 0.5 * np.clip((m - 72) / 18.0, -1, 1)
-            _add_wrapped(buf, start, sig[:, None] * np.array([[math.cos(pan), math.sin(pan)]]))
+            vel = (0.8 if j == 0 else 0.62) * rng.uniform(0.9, 1.0)
+            start = int(round((t0 + j * step + rng_t.normal(0.0, 0.008)) * sr))
+            pan = np.pi / 4 + 0.5 * float(np.clip((m - 72) / 18.0, -1, 1))
+            events.append((start, m, vel, vel, pan))
 
-    x = _reverb(buf, sr, dur, rt60=3.2, wet=0.4, seed=seed, damping_hz=3500.0)
-    # a very quiet pad underneath for warmth (same chords, same timing)
-    chords = [PROGRESSION[(i // bars_per_chord) % len(PROGRESSION)]
-              for i in range(0, n_bars, bars_per_chord)]
-    pad = _render_pad(dur, sr, seed + 1, chords, xf_s=3.0, lowpass_hz=900.0,
-                      bass_gain=0.6, rt60=3.0, wet=0.4, bright=(0.1, 0.4))
-    x += pad * (0.18 * _rms(x) / _rms(pad))
-    X = np.fft.rfft(x, axis=0)
-    f = np.arange(len(X)) / dur
-    X *= _band(f, 40.0, 5000.0, 1.5)[:, None]
+    # --- even out loudness per chord slot (predicted incoherent energy) ---
+    energy = np.zeros(n_slots)
+    for start, m, amp, mix, _ in events:
+        _, _, ss, bb, sb = tones_for(m)
+        e = (1 - mix) ** 2 * ss + mix ** 2 * bb + 2 * mix * (1 - mix) * sb
+        energy[(start // int(slot * sr)) % n_slots] += amp * amp * e
+    slot_gain = (energy.mean() / energy) ** (0.5 * 0.85)
+
+    buf = np.zeros((n, 2))
+    for start, m, amp, mix, pan in events:
+        soft, bright, *_ = tones_for(m)
+        a = amp * slot_gain[(start // int(slot * sr)) % n_slots]
+        sig = (a * (1.0 - mix)) * soft + (a * mix) * bright
+        start %= n
+        first = min(note_len, n - start)
+        for ch, g in ((0, math.cos(pan)), (1, math.sin(pan))):
+            buf[start:start + first, ch] += g * sig[:first]
+            buf[:note_len - first, ch] += g * sig[first:]
+
+    # reverb + tone shaping + a very quiet pad underneath, all in one circular FFT pass
+    f = np.arange(n // 2 + 1) / dur
+    shape = _band(f, 40.0, 5000.0, 1.5)[:, None]
+    X = np.fft.rfft(buf, axis=0)
+    X *= _reverb_response(sr, n, dur, rt60=3.2, wet=0.4, seed=seed, damping_hz=3500.0)
+    X *= shape
+    chords = [PROGRESSION[i % len(PROGRESSION)] for i in range(n_slots)]
+    P = _render_pad(dur, sr, seed + 1, chords, xf_s=3.0, lowpass_hz=900.0,
+                    bass_gain=0.6, rt60=3.0, wet=0.4, bright=(0.1, 0.4), spectrum=True)
+    P *= shape
+    X += P * (0.18 * _spectrum_rms(X, n) / _spectrum_rms(P, n))
+    del P
     x = np.fft.irfft(X, n=n, axis=0)
-    return _level(x, dur, strength=0.75, sigma_s=2.5)
+    return _level(x, dur, strength=0.6, sigma_s=3.0)
 
 
 def _rain_leaves(dur: int, sr: int, seed: int) -> np.ndarray:

@@ -42,8 +42,10 @@ def frames(seconds: float, sample_rate: int = SAMPLE_RATE) -> int:
 def voice_gain(clips: Mapping[str, np.ndarray]) -> float:
     if not clips:
         return 1.0
-    speech = np.concatenate(list(clips.values()))
-    return float(10 ** ((VOICE_RMS_DB - rms_db(speech)) / 20))
+    level_db = rms_db(np.concatenate(list(clips.values())))
+    if level_db < -80:
+        return 1.0  # silence: nothing to level
+    return float(10 ** ((VOICE_RMS_DB - level_db) / 20))
 
 
 class Mixer:
@@ -90,34 +92,54 @@ class Mixer:
                 merged.append([start, end])
         return [(s, e) for s, e in merged]
 
-    def music_gain(self, t: np.ndarray) -> np.ndarray:
-        """Linear gain of the music bed at times t (seconds): fade in, ducking, fade out."""
+    def music_gain(self, start: int, stop: int) -> np.ndarray:
+        """Linear gain of the music bed for frames [start, stop): fade in, ducking, fade out.
+
+        Only the frames inside a fade or a ducking ramp are computed; the rest stay at unity.
+        """
+        sr = self.sample_rate
+        gain = np.ones(stop - start, dtype=np.float32)
+
+        def region(a_s: float, b_s: float) -> tuple[int, int, np.ndarray] | None:
+            a, b = max(start, int(np.floor(a_s * sr))), min(stop, int(np.ceil(b_s * sr)))
+            if a >= b:
+                return None
+            return a - start, b - start, np.arange(a, b, dtype=np.float64) / sr
+
         plan = self.plan
         fade_in_s = max(MIN_FADE_IN_S, plan.lead_in_s)
-        fade_in = np.clip(t / fade_in_s, 0.0, 1.0)
-        fade_out = np.clip((plan.duration_s - t) / plan.fade_out_s, 0.0, 1.0)
-        gain = np.sin(0.5 * np.pi * fade_in) * np.sin(0.5 * np.pi * fade_out)
-        depth = np.zeros_like(t)
-        lo = bisect.bisect_right(self._duck_starts, t[0] + DUCK_ATTACK_S) - 1
-        for start, end in self._duck_spans[max(lo - 1, 0) :]:
-            if start - DUCK_ATTACK_S > t[-1]:
+        if (r := region(0.0, fade_in_s)) is not None:
+            a, b, t = r
+            gain[a:b] *= np.sin(0.5 * np.pi * np.clip(t / fade_in_s, 0.0, 1.0))
+        if (r := region(plan.duration_s - plan.fade_out_s, plan.duration_s)) is not None:
+            a, b, t = r
+            gain[a:b] *= np.sin(0.5 * np.pi * np.clip((plan.duration_s - t) / plan.fade_out_s, 0.0, 1.0))
+        # Merged spans are at least attack + release apart, so their ramps never overlap.
+        first = max(bisect.bisect_right(self._duck_starts, start / sr + DUCK_ATTACK_S) - 1, 0)
+        for span_start, span_end in self._duck_spans[first:]:
+            if span_start - DUCK_ATTACK_S > stop / sr:
                 break
-            if end + DUCK_RELEASE_S < t[0]:
+            if (r := region(span_start - DUCK_ATTACK_S, span_end + DUCK_RELEASE_S)) is None:
                 continue
-            rise = np.clip((t - (start - DUCK_ATTACK_S)) / DUCK_ATTACK_S, 0.0, 1.0)
-            fall = np.clip(((end + DUCK_RELEASE_S) - t) / DUCK_RELEASE_S, 0.0, 1.0)
+            a, b, t = r
+            rise = np.clip((t - (span_start - DUCK_ATTACK_S)) / DUCK_ATTACK_S, 0.0, 1.0)
+            fall = np.clip(((span_end + DUCK_RELEASE_S) - t) / DUCK_RELEASE_S, 0.0, 1.0)
             # Raised-cosine ramps: no corners, so no clicks or zipper noise.
-            shape = 0.5 - 0.5 * np.cos(np.pi * np.minimum(rise, fall))
-            np.maximum(depth, shape, out=depth)
-        return gain * 10 ** (DUCK_DB * depth / 20)
+            depth = 0.5 - 0.5 * np.cos(np.pi * np.minimum(rise, fall))
+            gain[a:b] *= 10 ** (DUCK_DB * depth / 20)
+        return gain
 
     def block(self, start: int, stop: int) -> np.ndarray:
         n = stop - start
         out = np.zeros((n, 2), dtype=np.float32)
         if self.loop is not None:
-            t = np.arange(start, stop, dtype=np.float64) / self.sample_rate
-            index = np.arange(start, stop) % self.loop.shape[0]
-            out += self.loop[index] * self.music_gain(t).astype(np.float32)[:, None]
+            loop_len = self.loop.shape[0]
+            pos, filled = start % loop_len, 0
+            while filled < n:
+                take = min(n - filled, loop_len - pos)
+                out[filled : filled + take] = self.loop[pos : pos + take]
+                filled, pos = filled + take, 0
+            out *= self.music_gain(start, stop)[:, None]
         first = bisect.bisect_left(self.source_starts, start - self.max_source_frames)
         last = bisect.bisect_left(self.source_starts, stop)
         mono = np.zeros(n, dtype=np.float32)

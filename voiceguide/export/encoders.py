@@ -14,7 +14,8 @@ LAME_QUALITY = 5
 
 
 def to_int16(block: np.ndarray) -> np.ndarray:
-    return np.round(np.clip(block, -1.0, 1.0) * 32767.0).astype(np.int16)
+    """Blocks arrive already clipped to [-1, 1] by the mixer."""
+    return np.round(block * np.float32(32767.0)).astype(np.int16)
 
 
 class Encoder:
