@@ -370,8 +370,10 @@ def _render_pad(dur: int, sr: int, seed: int, chords, *, xf_s: float, lowpass_hz
         bri_a = _periodic_interp(bri, ni)[idx].astype(np.float32)
         detune = rng.uniform(*detune_cents)
         centre = rng.uniform(-0.25, 0.25)
-        voices = (-1, 0, 1) if not is_bass else (-1, 1)
-        for v in voices:
+        # unequal voice levels so the slow beating never cancels completely
+        voices = ((-1, 0.7), (0, 1.0), (1, 0.7)) if not is_bass else ((-1, 1.0), (1, 0.45))
+        vsum = sum(a for _, a in voices)
+        for v, va in voices:
             fv = f0 * 2.0 ** (v * detune / 1200.0)
             kc = _cycles(fv, dur)
             off = int(rng.integers(0, ni))
@@ -388,7 +390,7 @@ def _render_pad(dur: int, sr: int, seed: int, chords, *, xf_s: float, lowpass_hz
                 s5 = s * (16.0 * s2 * s2 - 20.0 * s2 + 5.0)
                 wave = s + bri_a * (0.10 * (2.0 * s * c) - s3 / 9.0 + s5 / 25.0)
             pan = np.pi / 4 + 0.6 * (centre + 0.35 * v)
-            sig = (gain / len(voices)) * env_a * wave
+            sig = (gain * va / vsum) * env_a * wave
             out[idx, 0] += math.cos(pan) * sig
             out[idx, 1] += math.sin(pan) * sig
 
@@ -406,7 +408,7 @@ def _render_pad(dur: int, sr: int, seed: int, chords, *, xf_s: float, lowpass_hz
 
 def _warm_pad(dur: int, sr: int, seed: int) -> np.ndarray:
     x = _render_pad(dur, sr, seed, PROGRESSION, xf_s=10.0, lowpass_hz=1400.0,
-                    bass_gain=0.55, rt60=3.5, wet=0.35, bright=(0.25, 1.0))
+                    bass_gain=0.45, rt60=3.5, wet=0.35, bright=(0.25, 1.0))
     # slow global swell: periods dur/4 and dur/3
     k = 50
     tc = np.arange(dur * k) / k
@@ -663,7 +665,7 @@ def _rain_leaves(dur: int, sr: int, seed: int) -> np.ndarray:
         events.append(t_ev)
     for te in events:
         kind = rd.random()
-        amp = 10.0 ** (rd.uniform(-16.0, 0.0) / 20.0)
+        amp = 10.0 ** (rd.uniform(-18.0, 0.0) / 20.0)
         pan = rd.uniform(0.15, 0.85) * np.pi / 2
         if kind < 0.55:                              # "plip": short rising sine
             length = int(0.09 * sr)
@@ -673,7 +675,7 @@ def _rain_leaves(dur: int, sr: int, seed: int) -> np.ndarray:
             glide = 0.02
             freq = f0 * rise ** np.minimum(t / glide, 1.0)
             ph = TWO_PI * np.cumsum(freq) / sr
-            env = _smooth01(t / 0.002) * np.exp(-t / rd.uniform(0.008, 0.02))
+            env = _smooth01(t / 0.003) * np.exp(-t / rd.uniform(0.008, 0.02))
             sig = np.sin(ph) * env
         elif kind < 0.9:                             # leaf tick: tiny filtered noise burst
             length = int(0.05 * sr)
@@ -697,8 +699,10 @@ def _rain_leaves(dur: int, sr: int, seed: int) -> np.ndarray:
             sig = 0.8 * np.sin(ph) * env
         stereo = (amp * sig)[:, None] * np.array([[math.cos(pan), math.sin(pan)]])
         _add_wrapped(drops, int(round(te * sr)), stereo)
+    knee = 4.0 * _rms(drops)                         # gently round off the loudest drops
+    drops = knee * np.tanh(drops / knee)
     drops = _reverb(drops, sr, dur, rt60=0.9, wet=0.3, seed=seed + 7, damping_hz=6000.0)
-    x += drops * (0.35 * bed_rms / _rms(drops))
+    x += drops * (0.3 * bed_rms / _rms(drops))
 
     X = np.fft.rfft(x, axis=0)
     X *= _band(f, 30.0, 9000.0, 1.5)[:, None]
@@ -746,8 +750,8 @@ def synthesise(name: str, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     except KeyError:
         raise ValueError(f"unknown track {name!r}; known: {', '.join(TRACKS)}") from None
     sample_rate = int(sample_rate)
-    if sample_rate < 16000:
-        raise ValueError("sample_rate must be at least 16000")
+    if sample_rate < 8000:
+        raise ValueError("sample_rate must be at least 8000")
     x = track.render(track.duration_s, sample_rate, track.seed)
     assert x.shape == (track.duration_s * sample_rate, 2), x.shape
     x = _place_seam(x, track.duration_s, track.seam_grid_s, track.seam_offset_s)

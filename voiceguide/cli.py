@@ -62,7 +62,8 @@ class _Progress:
     """One line on stderr, redrawn at most ten times a second."""
 
     def __init__(self, enabled: bool):
-        self.enabled = enabled
+        # A redrawn bar only makes sense on a terminal; logs and pipes get the summary line alone.
+        self.enabled = enabled and sys.stderr.isatty()
         self.last = 0.0
         self.shown = False
         # Renders that finish within a moment need no bar.

@@ -8,6 +8,8 @@ from typing import BinaryIO, Callable
 import numpy as np
 import soundfile
 
+from . import lametag
+
 DEFAULT_BITRATE_KBPS = 128
 # LAME's quality knob: 5 is its "good" default; 2 doubles the encode time for no audible gain on this material.
 LAME_QUALITY = 5
@@ -33,25 +35,42 @@ class Encoder:
 
 
 class Mp3Encoder(Encoder):
-    """LAME in-process (lameenc): no ffmpeg needed, and PCM goes in block by block."""
+    """LAME in-process (lameenc): no ffmpeg needed, and PCM goes in block by block.
+
+    A gapless Info frame is reserved first and filled in on close (see lametag).
+    """
 
     def __init__(self, path: Path, sample_rate: int, channels: int = 2, bitrate_kbps: int = DEFAULT_BITRATE_KBPS):
         import lameenc
 
+        self._rate, self._channels, self._bitrate = sample_rate, channels, bitrate_kbps
+        self._samples = 0
+        self._tag = lametag.supported(bitrate_kbps, sample_rate)
         self._lame = lameenc.Encoder()
         self._lame.set_bit_rate(bitrate_kbps)
         self._lame.set_in_sample_rate(sample_rate)
+        # LAME would drop to 32 kHz at low bitrates on its own; the session format is fixed.
+        self._lame.set_out_sample_rate(sample_rate)
         self._lame.set_channels(channels)
         self._lame.set_quality(LAME_QUALITY)
-        self._file: BinaryIO = open(path, "wb")  # noqa: SIM115
+        self._file: BinaryIO = open(path, "w+b")  # noqa: SIM115
+        if self._tag:
+            self._file.write(bytes(lametag.frame_size(bitrate_kbps, sample_rate)))
 
     def write(self, block: np.ndarray) -> None:
+        self._samples += len(block)
         self._file.write(self._lame.encode(to_int16(block).tobytes()))
 
     def close(self) -> None:
-        if not self._file.closed:
-            self._file.write(self._lame.flush())
-            self._file.close()
+        if self._file.closed:
+            return
+        self._file.write(self._lame.flush())
+        if self._tag:
+            start = lametag.frame_size(self._bitrate, self._rate)
+            frames, audio_bytes = lametag.count_frames(self._file, start)
+            self._file.seek(0)
+            self._file.write(lametag.info_frame(self._bitrate, self._rate, self._channels, frames, audio_bytes, self._samples))
+        self._file.close()
 
 
 class SoundfileEncoder(Encoder):

@@ -1,0 +1,42 @@
+"""Encoders: gapless MP3 (sample-exact decode), atomic writes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile
+
+from voiceguide.export import atomic_output, open_encoder
+
+SR = 44100
+
+
+@pytest.mark.parametrize("frames", [5000, SR * 3, SR * 7 + 123])
+@pytest.mark.parametrize("bitrate", [96, 128, 192, 320])
+def test_mp3_decodes_to_exact_length_and_timing(tmp_path, frames, bitrate):
+    audio = np.zeros((frames, 2), np.float32)
+    click_at = frames // 2
+    audio[click_at : click_at + 100] = 0.9
+    path = tmp_path / "t.mp3"
+    with open_encoder(path, SR, 2, bitrate_kbps=bitrate) as encoder:
+        for i in range(0, frames, 4096):
+            encoder.write(audio[i : i + 4096])
+    decoded, rate = soundfile.read(str(path), always_2d=True)
+    assert rate == SR and len(decoded) == frames
+    assert int(np.argmax(np.abs(decoded[:, 0]) > 0.3)) == click_at
+    assert soundfile.info(str(path)).duration == pytest.approx(frames / SR, abs=1e-6)
+
+
+def test_atomic_output_keeps_old_file_on_failure(tmp_path):
+    target = tmp_path / "out.mp3"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError):
+        with atomic_output(target) as tmp:
+            tmp.write_bytes(b"half")
+            raise RuntimeError("boom")
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.mp3"]
+    with atomic_output(target) as tmp:
+        tmp.write_bytes(b"new")
+    assert target.read_bytes() == b"new"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.mp3"]
