@@ -456,7 +456,7 @@ def _ocean_wash(dur: int, sr: int, seed: int) -> np.ndarray:
     wave = _circ_gauss(wave, 0.25 * k)
     foam = _circ_gauss(foam, 0.35 * k)
     pan_t = _circ_gauss(pan_acc, 0.25 * k) / np.maximum(wave, 1e-3)
-    body_env = 0.55 + 0.45 * _circ_gauss(wave, 0.8 * k)
+    body_env = 0.65 + 0.35 * _circ_gauss(wave, 0.8 * k)
     wash_env = 0.25 + wave ** 1.4
     foam_env = 0.05 + foam ** 1.5
 

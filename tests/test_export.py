@@ -40,3 +40,5 @@ def test_atomic_output_keeps_old_file_on_failure(tmp_path):
         tmp.write_bytes(b"new")
     assert target.read_bytes() == b"new"
     assert [p.name for p in tmp_path.iterdir()] == ["out.mp3"]
+    # Readable by others like any file the user creates (not mkstemp's private 0600).
+    assert target.stat().st_mode & 0o044 == 0o044

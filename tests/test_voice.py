@@ -27,7 +27,7 @@ def real_engine():
 def test_real_engine_speaks_with_plausible_length(real_engine, tmp_path):
     text = "Stroke gently from the chin toward the ears, slowly and lightly."
     clips, stats = prepare_clips([text], real_engine, VoiceOptions(rate_wpm=150), ClipCache(tmp_path))
-    clip = clips[text]
+    clip = clips[text].load()
     assert stats.synthesized == 1
     words = len(text.split())
     seconds = len(clip) / SR
@@ -47,7 +47,7 @@ def test_rate_changes_take_effect_in_one_worker(real_engine, tmp_path):
     lengths = {}
     for rate in (100, 250, 100):
         clips, _ = prepare_clips([text], real_engine, VoiceOptions(rate_wpm=rate), cache)
-        lengths.setdefault(rate, []).append(len(clips[text]) / SR)
+        lengths.setdefault(rate, []).append(clips[text].frames / SR)
     assert lengths[100][0] > 1.8 * lengths[250][0]
     assert lengths[100][0] == pytest.approx(lengths[100][1])
 
@@ -57,15 +57,15 @@ def test_many_clips_in_parallel_each_has_its_own_text(real_engine, tmp_path):
     clips, stats = prepare_clips(texts, real_engine, VoiceOptions(), ClipCache(tmp_path))
     assert stats.synthesized == len(texts)
     # Clips come back under their own text: 16 words take far longer than 2.
-    assert len(clips["A much longer sentence " * 4]) > 3 * len(clips["Sweep gently"])
-    assert all(speech_energy_db(c) > -35 for c in clips.values())
+    assert clips["A much longer sentence " * 4].frames > 3 * clips["Sweep gently"].frames
+    assert all(speech_energy_db(c.load()) > -35 for c in clips.values())
 
 
 def test_korean_voice(real_engine, tmp_path):
     text = "얼굴을 부드럽게 마사지하세요."
     clips, _ = prepare_clips([text], real_engine, VoiceOptions(voice="ko", language="ko"), ClipCache(tmp_path))
-    assert len(clips[text]) / SR > 0.8
-    assert speech_energy_db(clips[text]) > -30
+    assert clips[text].frames / SR > 0.8
+    assert speech_energy_db(clips[text].load()) > -30
 
 
 def test_unknown_voice_is_a_clear_error(real_engine, tmp_path):
@@ -115,7 +115,7 @@ def test_corrupt_cache_entry_is_resynthesised(fake_engine, tmp_path):
     key = clip_key("fake", "fake-1", None, options.rate_wpm, options.volume, "hello there")
     cache.path(key).write_bytes(b"RIFF garbage")
     clips, stats = prepare_clips(["hello there"], fake_engine, options, cache)
-    assert stats.synthesized == 1 and len(clips["hello there"]) > 0
+    assert stats.synthesized == 1 and clips["hello there"].frames > 0
 
 
 def test_cache_dir_from_environment(monkeypatch, tmp_path):

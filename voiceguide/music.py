@@ -56,13 +56,15 @@ def rms_db(samples: np.ndarray) -> float:
 
 
 def make_loop(track: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Fold the track's tail over its head with an equal-power crossfade, so index n % len(loop) never clicks."""
+    """Fold the track's tail over its head with an equal-power crossfade, so index n % len(loop) never clicks.
+
+    Works in place and returns a view of `track` (a long bed is not copied).
+    """
     fade = min(int(LOOP_CROSSFADE_S * sample_rate), track.shape[0] // 4)
     if fade < 2:
         return track
     u = (np.arange(fade, dtype=np.float32) + 0.5) / fade
     fade_in = np.sin(0.5 * np.pi * u)[:, None]
     fade_out = np.cos(0.5 * np.pi * u)[:, None]
-    loop = track[: track.shape[0] - fade].copy()
-    loop[:fade] = track[:fade] * fade_in + track[-fade:] * fade_out
-    return loop
+    track[:fade] = track[:fade] * fade_in + track[-fade:] * fade_out
+    return track[: track.shape[0] - fade]

@@ -78,7 +78,7 @@ def synthesize_plan(
     finally:
         if owns_engine:
             engine_obj.close()
-    plan = build_plan(routine, {t: len(c) / SAMPLE_RATE for t, c in clips.items()})
+    plan = build_plan(routine, {t: c.frames / SAMPLE_RATE for t, c in clips.items()})
     return plan, clips, stats
 
 

@@ -6,18 +6,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-
 from ..errors import EngineError, UsageError
 from .base import DEFAULT_RATE_WPM, DEFAULT_VOLUME, Engine, VoiceInfo, VoiceOptions
 from .cache import ClipCache, clip_key
-from .clips import load_clip
+from .clips import ClipRef, MemoryClip
 
 __all__ = [
     "DEFAULT_RATE_WPM",
     "DEFAULT_VOLUME",
     "ENGINES",
     "ClipCache",
+    "ClipRef",
+    "MemoryClip",
     "Engine",
     "VoiceInfo",
     "VoiceOptions",
@@ -57,11 +57,11 @@ def prepare_clips(
     cache: ClipCache,
     sample_rate: int = 44100,
     progress: Callable[[int, int], None] | None = None,
-) -> tuple[dict[str, np.ndarray], ClipStats]:
-    """Return a mono float32 clip at `sample_rate` for every text, synthesising only what the cache lacks."""
+) -> tuple[dict[str, ClipRef], ClipStats]:
+    """Return a mix-ready clip (mono, `sample_rate`, on disk) for every text, synthesising only what the cache lacks."""
     version = engine.version()
     keys = {t: clip_key(engine.name, version, options.voice, options.rate_wpm, options.volume, t) for t in texts}
-    clips: dict[str, np.ndarray] = {}
+    clips: dict[str, ClipRef] = {}
     stats = ClipStats()
     missing = []
     for text in texts:
@@ -70,7 +70,7 @@ def prepare_clips(
             missing.append(text)
             continue
         try:
-            clips[text] = load_clip(path, sample_rate)
+            clips[text] = ClipRef.measure(path, sample_rate)
             stats.cached += 1
         except EngineError:
             missing.append(text)
@@ -83,7 +83,7 @@ def prepare_clips(
             def on_clip(text: str, path: Path) -> None:
                 nonlocal done
                 stored = cache.put(keys[text], path)
-                clips[text] = load_clip(stored, sample_rate)
+                clips[text] = ClipRef.measure(stored, sample_rate)
                 stats.synthesized += 1
                 stats.texts_synthesized.append(text)
                 done += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -48,3 +49,48 @@ def load_clip(path: Path, sample_rate: int) -> np.ndarray:
     if rate != sample_rate:
         mono = soxr.resample(mono, rate, sample_rate, quality="HQ")
     return apply_fades(np.ascontiguousarray(mono, dtype=np.float32), sample_rate)
+
+
+@dataclass(frozen=True)
+class ClipRef:
+    """A mix-ready clip kept on disk: its length and level are known, its samples are loaded when needed.
+
+    Holding every clip of a long session in memory would grow with session length; the mixer loads each
+    one only while it sounds.
+    """
+
+    path: Path
+    sample_rate: int
+    frames: int
+    sum_sq: float
+    peak: float
+
+    @classmethod
+    def measure(cls, path: Path, sample_rate: int) -> ClipRef:
+        samples = load_clip(path, sample_rate)
+        return cls(path, sample_rate, len(samples), float(np.dot(samples, samples)), float(np.max(np.abs(samples))))
+
+    def load(self) -> np.ndarray:
+        return load_clip(self.path, self.sample_rate)
+
+
+@dataclass(frozen=True)
+class MemoryClip:
+    """A clip already in memory (tests, previews), with the same interface as ClipRef."""
+
+    samples: np.ndarray
+
+    @property
+    def frames(self) -> int:
+        return len(self.samples)
+
+    @property
+    def sum_sq(self) -> float:
+        return float(np.dot(self.samples.astype(np.float64), self.samples))
+
+    @property
+    def peak(self) -> float:
+        return float(np.max(np.abs(self.samples))) if len(self.samples) else 0.0
+
+    def load(self) -> np.ndarray:
+        return self.samples

@@ -1,0 +1,154 @@
+"""Benchmark: voiceguide against the MP3 encoder alone (the floor) and the hand-written pydub baseline.
+
+Every run happens in this one command on this machine, each in a fresh process so its peak memory (max
+RSS) is its own:
+
+  floor   the encoder alone: the session's own PCM (from a WAV render) encoded to MP3 at the same settings
+  cold    a render with an empty clip cache
+  warm    the same render with the cache full
+  edit    a render after one step's text changed (must synthesise exactly one clip)
+  naive   ../shared/bench/naive_pydub.py (pyttsx3 + pydub overlays; needs ffmpeg, skipped without it)
+
+usage: python scripts/bench.py [--minutes 20] [--cues 120] [--out DIR] [--skip-naive]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NAIVE = ROOT.parent / "shared" / "bench" / "naive_pydub.py"
+
+AREAS = ["chin", "jaw line", "cheekbones", "temples", "forehead", "neck", "collarbones", "brow bone"]
+MOTIONS = ["Sweep", "Glide", "Circle", "Press", "Stroke", "Lift", "Tap", "Knead"]
+
+
+def make_routine(path: Path, minutes: float, cues: int, text_tag: str = "") -> None:
+    """A routine with `cues` spoken steps whose action times add up to about `minutes`."""
+    sections = 8
+    per_section = cues // sections
+    # Roughly 5.5 s of chime + speech per step; the rest is hands-on time.
+    hold_s = max(2.0, (minutes * 60 - 40) / cues - 5.5)
+    lines = [
+        "title: Benchmark session",
+        "music: {track: warm-pad, volume_db: -20}",
+        "lead_in: 3s",
+        "intro: Sit comfortably and warm the oil between your palms.",
+        "outro: Rest your hands and breathe.",
+        "sections:",
+    ]
+    n = 0
+    for s in range(sections):
+        lines += [f"  - title: Part {s + 1}", "    steps:"]
+        for k in range(per_section if s < sections - 1 else cues - n):
+            n += 1
+            tag = text_tag if n == 1 else ""
+            lines += [
+                f"      - say: Step {n}{tag}. {MOTIONS[n % 8]} your fingertips over the {AREAS[(n // 8) % 8]}, {n % 5 + 3} times.",
+                f"        hold: {hold_s:.2f}s",
+            ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def run_measured(code: str, env: dict) -> dict:
+    """Run python code in a fresh process; it prints a JSON dict, to which we add peak RSS."""
+    wrapper = textwrap.dedent(
+        """
+        import json, resource, sys, time
+        started = time.perf_counter()
+        result = {}
+        exec(compile(sys.argv[1], "bench", "exec"))
+        result["wall_s"] = time.perf_counter() - started
+        # ru_maxrss is KiB on Linux.
+        result["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        result["children_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        print(json.dumps(result))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", wrapper, code], capture_output=True, text=True, env=env, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+RENDER = """
+from voiceguide import render
+r = render({routine!r}, {output!r}, force=True, bitrate_kbps=128)
+result.update(synthesized=r.clips_synthesized, cached=r.clips_cached, duration_s=r.plan.duration_s,
+              cues=sum(1 for e in r.plan.events if e.type == "speech"))
+"""
+
+FLOOR = """
+import soundfile
+from pathlib import Path
+from voiceguide.export import open_encoder
+data = soundfile.SoundFile({wav!r})
+t0 = time.perf_counter()
+with open_encoder(Path({mp3!r}), 44100, 2, bitrate_kbps=128) as enc:
+    for block in data.blocks(65536, dtype="float32", always_2d=True):
+        enc.write(block)
+result.update(encode_s=time.perf_counter() - t0, duration_s=data.frames / 44100)
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=20.0)
+    parser.add_argument("--cues", type=int, default=120)
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--skip-naive", action="store_true")
+    args = parser.parse_args()
+
+    work = args.out or Path(tempfile.mkdtemp(prefix="voiceguide-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    cache = work / "cache"
+    shutil.rmtree(cache, ignore_errors=True)
+    env = {**os.environ, "VOICEGUIDE_CACHE_DIR": str(cache)}
+    routine = work / "bench.yaml"
+    make_routine(routine, args.minutes, args.cues)
+
+    rows = {}
+    rows["cold"] = run_measured(RENDER.format(routine=str(routine), output=str(work / "cold.mp3")), env)
+    rows["warm"] = run_measured(RENDER.format(routine=str(routine), output=str(work / "warm.mp3")), env)
+    edited = work / "bench-edited.yaml"
+    make_routine(edited, args.minutes, args.cues, text_tag=" again")
+    rows["edit"] = run_measured(RENDER.format(routine=str(edited), output=str(work / "edit.mp3")), env)
+    run_measured(RENDER.format(routine=str(routine), output=str(work / "session.wav")), env)
+    rows["floor"] = run_measured(FLOOR.format(wav=str(work / "session.wav"), mp3=str(work / "floor.mp3")), env)
+    rows["floor"]["wall_s"] = rows["floor"]["encode_s"]
+
+    if not args.skip_naive and NAIVE.is_file() and shutil.which("ffmpeg"):
+        code = (
+            "import runpy, sys\n"
+            f"sys.argv = ['naive', {str(work / 'naive.mp3')!r}, '{args.cues}', '{args.minutes}']\n"
+            f"runpy.run_path({str(NAIVE)!r}, run_name='__main__')\n"
+        )
+        rows["naive"] = run_measured(code, env)
+    else:
+        rows["naive"] = None
+
+    floor = rows["floor"]["wall_s"]
+    print(f"\nsession {rows['cold']['duration_s'] / 60:.1f} min, {rows['cold']['cues']} spoken cues, 128 kbit/s stereo MP3; "
+          f"{os.cpu_count()} cores\n")
+    print(f"{'run':<8}{'wall s':>9}{'x floor':>9}{'peak RSS MB':>13}{'workers MB':>12}  notes")
+    for name in ("floor", "cold", "warm", "edit", "naive"):
+        row = rows[name]
+        if row is None:
+            print(f"{name:<8}{'-':>9}{'-':>9}{'-':>13}{'-':>12}  skipped (needs ffmpeg on PATH and ../shared/bench)")
+            continue
+        notes = ""
+        if "synthesized" in row:
+            notes = f"{row['synthesized']} clips synthesised, {row['cached']} cached"
+        print(f"{name:<8}{row['wall_s']:>9.2f}{row['wall_s'] / floor:>9.2f}{row['rss_mb']:>13.0f}{row['children_rss_mb']:>12.0f}  {notes}")
+    (work / "bench.json").write_text(json.dumps(rows, indent=2))
+    print(f"\nfiles and bench.json in {work}")
+
+
+if __name__ == "__main__":
+    main()
