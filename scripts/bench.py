@@ -31,12 +31,10 @@ AREAS = ["chin", "jaw line", "cheekbones", "temples", "forehead", "neck", "colla
 MOTIONS = ["Sweep", "Glide", "Circle", "Press", "Stroke", "Lift", "Tap", "Knead"]
 
 
-def make_routine(path: Path, minutes: float, cues: int, text_tag: str = "") -> None:
-    """A routine with `cues` spoken steps whose action times add up to about `minutes`."""
+def make_routine(path: Path, hold_s: float, cues: int, text_tag: str = "") -> None:
+    """A routine with `cues` spoken steps of `hold_s` hands-on time each."""
     sections = 8
     per_section = cues // sections
-    # Roughly 5.5 s of chime + speech per step; the rest is hands-on time.
-    hold_s = max(2.0, (minutes * 60 - 40) / cues - 5.5)
     lines = [
         "title: Benchmark session",
         "music: {track: warm-pad, volume_db: -20}",
@@ -53,9 +51,25 @@ def make_routine(path: Path, minutes: float, cues: int, text_tag: str = "") -> N
             tag = text_tag if n == 1 else ""
             lines += [
                 f"      - say: Step {n}{tag}. {MOTIONS[n % 8]} your fingertips over the {AREAS[(n // 8) % 8]}, {n % 5 + 3} times.",
-                f"        hold: {hold_s:.2f}s",
+                f"        hold: {hold_s:.3f}s",
             ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def calibrate_hold(routine: Path, minutes: float, cues: int, cache: Path) -> float:
+    """Pick the hold time that makes the session `minutes` long (speech length comes from a real synthesis
+    into a separate cache, so the measured cold run still starts empty)."""
+    sys.path.insert(0, str(ROOT))
+    from voiceguide import synthesize_plan
+    from voiceguide.voice import ClipCache
+
+    hold_s = 10.0
+    make_routine(routine, hold_s, cues)
+    plan, _, _ = synthesize_plan(routine, cache=ClipCache(cache))
+    hold_s = max(1.0, hold_s + (minutes * 60 - plan.duration_s) / cues)
+    make_routine(routine, hold_s, cues)
+    shutil.rmtree(cache, ignore_errors=True)
+    return hold_s
 
 
 def run_measured(code: str, env: dict) -> dict:
@@ -111,13 +125,13 @@ def main() -> None:
     shutil.rmtree(cache, ignore_errors=True)
     env = {**os.environ, "VOICEGUIDE_CACHE_DIR": str(cache)}
     routine = work / "bench.yaml"
-    make_routine(routine, args.minutes, args.cues)
+    hold_s = calibrate_hold(routine, args.minutes, args.cues, work / "calibration-cache")
 
     rows = {}
     rows["cold"] = run_measured(RENDER.format(routine=str(routine), output=str(work / "cold.mp3")), env)
     rows["warm"] = run_measured(RENDER.format(routine=str(routine), output=str(work / "warm.mp3")), env)
     edited = work / "bench-edited.yaml"
-    make_routine(edited, args.minutes, args.cues, text_tag=" again")
+    make_routine(edited, hold_s, args.cues, text_tag=" again")
     rows["edit"] = run_measured(RENDER.format(routine=str(edited), output=str(work / "edit.mp3")), env)
     run_measured(RENDER.format(routine=str(routine), output=str(work / "session.wav")), env)
     rows["floor"] = run_measured(FLOOR.format(wav=str(work / "session.wav"), mp3=str(work / "floor.mp3")), env)

@@ -129,3 +129,14 @@ def test_trim_keeps_speech_and_drops_silence():
     padded = np.concatenate([np.zeros(sr // 2, np.float32), tone, np.zeros(sr, np.float32)])
     trimmed = trim_silence(padded, sr)
     assert sr <= len(trimmed) <= sr + 0.1 * sr
+
+
+def test_missing_espeak_data_is_a_clear_error_not_a_dead_process(monkeypatch, tmp_path):
+    # Without voice data espeak calls exit(1); only the worker dies, and the user gets a message.
+    monkeypatch.setenv("ESPEAK_DATA_PATH", str(tmp_path / "no-data"))
+    engine = get_engine("pyttsx3")
+    try:
+        with pytest.raises(EngineError, match="reinstall voiceguide with pip|install espeak-ng"):
+            prepare_clips(["hello"], engine, VoiceOptions(), ClipCache(tmp_path / "c"))
+    finally:
+        engine.close()

@@ -70,6 +70,12 @@ def voice_gain(clips: Iterable[Clip]) -> tuple[float, float]:
     return float(gain), level_db + 20 * float(np.log10(gain))
 
 
+def _duck_ramp(progress: np.ndarray) -> np.ndarray:
+    """Gain along a ducking ramp: a raised-cosine path in dB, so there are no corners, clicks or zipper noise."""
+    depth = 0.5 - 0.5 * np.cos(np.pi * progress)
+    return 10 ** (DUCK_DB * depth / 20)
+
+
 class Mixer:
     """Renders a plan block by block: music loop with fades and ducking, chimes, narration.
 
@@ -142,33 +148,34 @@ class Mixer:
         sr = self.sample_rate
         gain = np.ones(stop - start, dtype=np.float32)
 
-        def region(a_s: float, b_s: float) -> tuple[int, int, np.ndarray] | None:
-            a, b = max(start, int(np.floor(a_s * sr))), min(stop, int(np.ceil(b_s * sr)))
-            if a >= b:
-                return None
-            return a - start, b - start, np.arange(a, b, dtype=np.float64) / sr
+        def region(a_s: float, b_s: float) -> tuple[int, int] | None:
+            # ceil on both ends, so adjacent regions tile the frames exactly once.
+            a, b = max(start, int(np.ceil(a_s * sr))), min(stop, int(np.ceil(b_s * sr)))
+            return (a - start, b - start) if a < b else None
+
+        def times(r: tuple[int, int]) -> np.ndarray:
+            return np.arange(start + r[0], start + r[1], dtype=np.float64) / sr
 
         plan = self.plan
         fade_in_s = max(MIN_FADE_IN_S, plan.lead_in_s)
         if (r := region(0.0, fade_in_s)) is not None:
-            a, b, t = r
-            gain[a:b] *= np.sin(0.5 * np.pi * np.clip(t / fade_in_s, 0.0, 1.0))
+            gain[r[0] : r[1]] *= np.sin(0.5 * np.pi * np.clip(times(r) / fade_in_s, 0.0, 1.0))
         if (r := region(plan.duration_s - plan.fade_out_s, plan.duration_s)) is not None:
-            a, b, t = r
-            gain[a:b] *= np.sin(0.5 * np.pi * np.clip((plan.duration_s - t) / plan.fade_out_s, 0.0, 1.0))
+            gain[r[0] : r[1]] *= np.sin(0.5 * np.pi * np.clip((plan.duration_s - times(r)) / plan.fade_out_s, 0.0, 1.0))
         # Merged spans are at least attack + release apart, so their ramps never overlap.
+        duck_gain = np.float32(10 ** (DUCK_DB / 20))
         first = max(bisect.bisect_right(self._duck_starts, start / sr + DUCK_ATTACK_S) - 1, 0)
         for span_start, span_end in self._duck_spans[first:]:
             if span_start - DUCK_ATTACK_S > stop / sr:
                 break
-            if (r := region(span_start - DUCK_ATTACK_S, span_end + DUCK_RELEASE_S)) is None:
-                continue
-            a, b, t = r
-            rise = np.clip((t - (span_start - DUCK_ATTACK_S)) / DUCK_ATTACK_S, 0.0, 1.0)
-            fall = np.clip(((span_end + DUCK_RELEASE_S) - t) / DUCK_RELEASE_S, 0.0, 1.0)
-            # Raised-cosine ramps: no corners, so no clicks or zipper noise.
-            depth = 0.5 - 0.5 * np.cos(np.pi * np.minimum(rise, fall))
-            gain[a:b] *= 10 ** (DUCK_DB * depth / 20)
+            if (r := region(span_start - DUCK_ATTACK_S, span_start)) is not None:
+                progress = (times(r) - (span_start - DUCK_ATTACK_S)) / DUCK_ATTACK_S
+                gain[r[0] : r[1]] *= _duck_ramp(np.clip(progress, 0.0, 1.0))
+            if (r := region(span_start, span_end)) is not None:
+                gain[r[0] : r[1]] *= duck_gain
+            if (r := region(span_end, span_end + DUCK_RELEASE_S)) is not None:
+                progress = ((span_end + DUCK_RELEASE_S) - times(r)) / DUCK_RELEASE_S
+                gain[r[0] : r[1]] *= _duck_ramp(np.clip(progress, 0.0, 1.0))
         return gain
 
     def block(self, start: int, stop: int) -> np.ndarray:

@@ -50,9 +50,16 @@ def _decode_with_ffmpeg(path: Path, first_error: Exception) -> tuple[np.ndarray,
     return samples / float(1 << (8 * segment.sample_width - 1)), segment.frame_rate
 
 
-def rms_db(samples: np.ndarray) -> float:
-    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) if samples.size else 0.0
-    return 20 * np.log10(max(rms, 1e-9))
+def rms_db(samples: np.ndarray, chunk_frames: int = 1 << 18) -> float:
+    """RMS level in dBFS, accumulated in float64 a chunk at a time (no full-size temporary)."""
+    if not samples.size:
+        return -180.0
+    total = 0.0
+    for i in range(0, samples.shape[0], chunk_frames):
+        chunk = samples[i : i + chunk_frames].astype(np.float64).ravel()
+        total += float(np.dot(chunk, chunk))
+    rms = np.sqrt(total / samples.size)
+    return 20 * float(np.log10(max(rms, 1e-9)))
 
 
 def make_loop(track: np.ndarray, sample_rate: int) -> np.ndarray:

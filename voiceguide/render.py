@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import UsageError
-from .export import atomic_output, check_output_path, open_encoder
+from .export import atomic_output, check_output_path, encode_blocks, open_encoder
 from .export.encoders import DEFAULT_BITRATE_KBPS
 from .mix import BLOCK_FRAMES, SAMPLE_RATE, Mixer
 from .music import decode
@@ -114,13 +114,16 @@ def render(
     music = decode(plan.music.path, SAMPLE_RATE) if plan.music is not None else None
     mixer = Mixer(plan, clips, music, SAMPLE_RATE)
     written = 0
+
+    def on_block(frames: int) -> None:
+        nonlocal written
+        written += frames
+        if progress:
+            progress("mix", written, mixer.total_frames)
+
     with atomic_output(output) as tmp:
         with open_encoder(tmp, SAMPLE_RATE, 2, bitrate_kbps=bitrate_kbps, suffix=output.suffix) as encoder:
-            for block in mixer.blocks(block_frames):
-                encoder.write(block)
-                written += len(block)
-                if progress:
-                    progress("mix", written, mixer.total_frames)
+            encode_blocks(encoder, mixer.blocks(block_frames), on_block)
         if cues_path is not None:
             write_json(cues_path, plan.to_json())
     timings["total"] = time.perf_counter() - started

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import UsageError
-from .encoders import ENCODERS, Encoder, open_encoder
+from .encoders import ENCODERS, Encoder, encode_blocks, open_encoder
 
-__all__ = ["ENCODERS", "Encoder", "atomic_output", "check_output_path", "open_encoder"]
+__all__ = ["ENCODERS", "Encoder", "atomic_output", "check_output_path", "encode_blocks", "open_encoder"]
 
 
 def check_output_path(path: Path, force: bool) -> None:

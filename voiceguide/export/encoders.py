@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import queue
+import threading
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO, Callable, Iterable
 
 import numpy as np
 import soundfile
@@ -95,3 +97,36 @@ ENCODERS: dict[str, Callable[..., Encoder]] = {
 def open_encoder(path: Path, sample_rate: int, channels: int = 2, bitrate_kbps: int = DEFAULT_BITRATE_KBPS, suffix: str | None = None) -> Encoder:
     factory = ENCODERS[(suffix or path.suffix).lower()]
     return factory(path, sample_rate, channels, bitrate_kbps=bitrate_kbps)
+
+
+def encode_blocks(encoder: Encoder, blocks: Iterable[np.ndarray], on_block: Callable[[int], None] | None = None) -> None:
+    """Feed blocks to the encoder on a second thread, so mixing the next block overlaps encoding this one.
+
+    LAME releases the GIL while it encodes. The queue is short, so memory stays at a few blocks.
+    """
+    pending: queue.Queue = queue.Queue(maxsize=4)
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        while (block := pending.get()) is not None:
+            if failure:
+                continue  # drain so the producer never blocks on a dead consumer
+            try:
+                encoder.write(block)
+            except BaseException as exc:  # noqa: BLE001 - re-raised on the caller's thread
+                failure.append(exc)
+
+    thread = threading.Thread(target=work, name="voiceguide-encoder", daemon=True)
+    thread.start()
+    try:
+        for block in blocks:
+            if failure:
+                break
+            pending.put(block)
+            if on_block:
+                on_block(len(block))
+    finally:
+        pending.put(None)
+        thread.join()
+    if failure:
+        raise failure[0]
