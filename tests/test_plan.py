@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voiceguide.plan import CHIME_S, TAIL_S, build_plan, count_text, spoken_texts, switch_text
+from voiceguide.plan import CHIME_S, HALFWAY_MIN_S, TAIL_S, build_plan, count_text, spoken_texts, switch_text
 from voiceguide.routine import PauseStep, Routine, SayStep, Section, parse_routine
 
 from .conftest import SMALL_ROUTINE
@@ -116,6 +116,7 @@ def routines(draw):
         lead_in_s=draw(st.floats(0, 10)),
         intro=draw(st.none() | texts),
         outro=draw(st.none() | texts),
+        chimes=draw(st.sampled_from(["bowl", "wood", "none"])),
     )
 
 
@@ -148,9 +149,15 @@ def test_timing_rules_hold_for_any_routine(routine, per_char_s):
                 (pause,) = [e for e in events if e.type == "pause"]
                 assert pause.duration_s == pytest.approx(step.pause_s / routine.pace)
                 continue
-            chime = next(e for e in events if e.type == "chime" and e.kind == "step")
             instruction = next(e for e in events if e.kind == "instruction")
-            assert chime.end_s <= instruction.start_s
+            if routine.chimes != "none":
+                chime = next(e for e in events if e.type == "chime" and e.kind == "step")
+                assert chime.end_s <= instruction.start_s
+            halfway = [e for e in events if e.kind == "halfway"]
+            long_hold = step.hold_s is not None and step.hold_s / routine.pace > HALFWAY_MIN_S
+            assert len(halfway) == (len(actions) if long_hold and routine.chimes != "none" else 0)
+            for cue, action in zip(halfway, actions):
+                assert cue.start_s == pytest.approx((action.start_s + action.end_s) / 2)
             for action in actions:
                 assert instruction.end_s <= action.start_s
             expected = step.action_s / routine.pace
@@ -174,7 +181,10 @@ def test_timing_rules_hold_for_any_routine(routine, per_char_s):
     for a, b in zip(plan.chapters, plan.chapters[1:]):
         assert a.end_s == b.start_s
 
-    assert plan.events[-1].kind == "end"
+    if routine.chimes == "none":
+        assert not any(e.type == "chime" for e in plan.events)
+    else:
+        assert plan.events[-1].kind == "end"
 
 
 def _chapter_index(routine: Routine, section_index: int) -> int:

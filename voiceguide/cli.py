@@ -15,10 +15,11 @@ import click
 
 from . import __version__
 from .errors import UsageError, VoiceguideError
-from .library import builtin_routines
+from .chimes import SETS
+from .library import builtin_routines, builtin_tracks
 from .plan import build_plan, estimate_speech_s, spoken_texts
 from .render import render, synthesize_plan, write_json
-from .routine import format_duration, load_routine
+from .routine import CHIME_SETS, VOICE_PRESETS, format_duration, load_routine
 from .voice import ENGINES, get_engine
 from .voice.base import DEFAULT_RATE_WPM
 
@@ -86,6 +87,8 @@ class _Progress:
 
 
 def voice_options(func):
+    func = click.option("--chimes", type=click.Choice(CHIME_SETS), help="Chime set (default: the routine's, else bowl).")(func)
+    func = click.option("--preset", type=click.Choice(VOICE_PRESETS), help="Voice preset: plain, or soft (slower, lower, a small room).")(func)
     func = click.option("--engine", default="pyttsx3", show_default=True, help="Text-to-speech engine.")(func)
     func = click.option("--volume", type=click.FloatRange(0.05, 1.0), help="Voice volume, 0.05 to 1.")(func)
     func = click.option("--rate", "rate_wpm", type=click.IntRange(60, 450), help=f"Speaking rate in words per minute (default {DEFAULT_RATE_WPM}).")(func)
@@ -108,18 +111,21 @@ def cli() -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output file (.mp3, .wav, .flac). Default: ROUTINE-NAME.mp3 here.")
 @voice_options
 @click.option("--cues", type=click.Path(dir_okay=False), help="Also write the cue sheet (timed events and chapters) as JSON.")
+@click.option("--stems", type=click.Path(file_okay=False), help="Also write voice.wav, music.wav and chimes.wav (aligned) into this folder.")
+@click.option("--loudness", "loudness_lufs", type=click.FloatRange(-30, -9), default=-16.0, show_default=True, help="Integrated loudness target in LUFS (e.g. -19 for a quieter session).")
 @click.option("--bitrate", "bitrate_kbps", type=click.Choice(["96", "128", "160", "192", "256", "320"]), default="128", show_default=True, help="MP3 bitrate in kbit/s.")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 @_friendly
-def render_cmd(routine, output, pace, voice, rate_wpm, volume, engine, cues, bitrate_kbps, force, quiet):
+def render_cmd(routine, output, pace, voice, rate_wpm, volume, engine, preset, chimes, cues, stems, loudness_lufs, bitrate_kbps, force, quiet):
     """Render ROUTINE to an audio file."""
     out = Path(output) if output else Path(f"{Path(routine).stem}.mp3")
     progress = _Progress(enabled=not quiet)
     try:
         result = render(
-            routine, out, voice=voice, rate_wpm=rate_wpm, volume=volume, pace=pace, engine=engine,
-            force=force, cues=cues, bitrate_kbps=int(bitrate_kbps), progress=progress,
+            routine, out, voice=voice, rate_wpm=rate_wpm, volume=volume, preset=preset, pace=pace, chimes=chimes,
+            engine=engine, force=force, cues=cues, stems=stems, loudness_lufs=loudness_lufs,
+            bitrate_kbps=int(bitrate_kbps), progress=progress,
         )
     finally:
         progress.finish()
@@ -139,9 +145,11 @@ def render_cmd(routine, output, pace, voice, rate_wpm, volume, engine, cues, bit
 @click.option("--json", "as_json", is_flag=True, help="Print the machine-readable plan (the cue sheet).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the JSON plan to this file instead of stdout.")
 @_friendly
-def plan_cmd(routine, pace, voice, rate_wpm, volume, engine, as_json, output):
+def plan_cmd(routine, pace, voice, rate_wpm, volume, engine, preset, chimes, as_json, output):
     """Show the timeline of ROUTINE (speech is synthesised or taken from the cache to time it; no session is rendered)."""
-    plan, _, _ = synthesize_plan(routine, voice=voice, rate_wpm=rate_wpm, volume=volume, pace=pace, engine=engine)
+    plan, _, _ = synthesize_plan(
+        routine, voice=voice, rate_wpm=rate_wpm, volume=volume, preset=preset, pace=pace, chimes=chimes, engine=engine
+    )
     if output:
         write_json(Path(output), plan.to_json())
         return
@@ -188,6 +196,21 @@ def routines_cmd():
         click.echo(f"{name:<12} ~{format_duration(plan.duration_s):>6}  {routine.title}")
         if routine.description:
             click.echo(f"{'':<21}{routine.description}")
+
+
+@cli.command("music")
+def music_cmd():
+    """List the built-in music tracks with their length and mood."""
+    for name, track in builtin_tracks().items():
+        click.echo(f"{name:<14} {format_duration(track.duration_s):>6}  {track.mood}")
+
+
+@cli.command("chimes")
+def chimes_cmd():
+    """List the chime sets (use with --chimes or 'chimes:' in a routine)."""
+    for name, description in SETS.items():
+        click.echo(f"{name:<6} {description}")
+    click.echo(f"{'none':<6} no chimes (steps follow each other without a sound)")
 
 
 @cli.command("voices")

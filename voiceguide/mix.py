@@ -5,23 +5,27 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Mapping, Protocol
+from typing import Iterator, Mapping, Protocol
 
 import numpy as np
 
 from . import chimes
-from .music import make_loop, rms_db
+from .loudness import block_powers, gated_loudness, integrated_loudness, limit
+from .music import make_loop
 from .plan import Plan
 from .voice.clips import MemoryClip
 
 SAMPLE_RATE = 44100
 BLOCK_FRAMES = 65536
-# Narration sits here (RMS of all speech together, one gain for the whole session so levels never jump
-# from sentence to sentence); music.volume_db is relative to it.
-VOICE_RMS_DB = -20.0
-# espeak's crest factor is about 20 dB: without a cap the loudest syllables would clip.
-VOICE_PEAK_DB = -1.5
-DUCK_DB = -10.0
+# The finished session's integrated loudness (EBU R128 / BS.1770). Speech carries it: the music sits well
+# below the relative gate, so levelling the narration as a whole sets the session's loudness in one pass.
+DEFAULT_LOUDNESS_LUFS = -16.0
+# Each clip is limited to this true peak after levelling (espeak's crest factor is about 20 dB).
+VOICE_CEILING_DBTP = -1.5
+# The bus safety net: a stateless soft knee above this level, approaching BUS_CEILING but never past it.
+BUS_KNEE = 10 ** (-3.0 / 20)
+BUS_CEILING = 10 ** (-1.2 / 20)
+DUCK_DB = -12.0
 DUCK_ATTACK_S = 0.25
 DUCK_RELEASE_S = 0.7
 MIN_FADE_IN_S = 0.5
@@ -29,8 +33,7 @@ MIN_FADE_IN_S = 0.5
 
 class Clip(Protocol):
     frames: int
-    sum_sq: float
-    peak: float
+    powers: np.ndarray  # BS.1770 gating-block powers
 
     def load(self) -> np.ndarray: ...
 
@@ -56,24 +59,27 @@ def frames(seconds: float, sample_rate: int = SAMPLE_RATE) -> int:
     return int(round(seconds * sample_rate))
 
 
-def voice_gain(clips: Iterable[Clip]) -> tuple[float, float]:
-    """One gain for all narration, and the narration's RMS level after it (dBFS)."""
-    clips = list(clips)
-    total_frames = sum(c.frames for c in clips)
-    if not total_frames:
-        return 1.0, VOICE_RMS_DB
-    level_db = 10 * float(np.log10(max(sum(c.sum_sq for c in clips) / total_frames, 1e-18)))
-    if level_db < -80:
-        return 1.0, VOICE_RMS_DB  # silence: nothing to level
-    peak = max(c.peak for c in clips)
-    gain = min(10 ** ((VOICE_RMS_DB - level_db) / 20), 10 ** (VOICE_PEAK_DB / 20) / peak)
-    return float(gain), level_db + 20 * float(np.log10(gain))
+def speech_loudness(plan: Plan, clips: Mapping[str, Clip]) -> float:
+    """Integrated loudness of the narration as placed by the plan (a count said ten times counts ten times)."""
+    powers = [clips[e.text].powers for e in plan.speech()]
+    return gated_loudness(np.concatenate(powers)) if powers else -np.inf
 
 
-def _duck_ramp(progress: np.ndarray) -> np.ndarray:
+def soft_clip(x: np.ndarray) -> np.ndarray:
+    """Identity below the knee, a tanh shoulder above it; never reaches BUS_CEILING. Stateless, so any
+    block size gives the same samples."""
+    mag = np.abs(x)
+    over = mag > BUS_KNEE
+    if np.any(over):
+        room = BUS_CEILING - BUS_KNEE
+        x[over] = np.sign(x[over]) * (BUS_KNEE + room * np.tanh((mag[over] - BUS_KNEE) / room))
+    return x
+
+
+def _duck_ramp(progress: np.ndarray, duck_db: float) -> np.ndarray:
     """Gain along a ducking ramp: a raised-cosine path in dB, so there are no corners, clicks or zipper noise."""
     depth = 0.5 - 0.5 * np.cos(np.pi * progress)
-    return 10 ** (DUCK_DB * depth / 20)
+    return 10 ** (duck_db * depth / 20)
 
 
 class Mixer:
@@ -88,20 +94,29 @@ class Mixer:
         clips: Mapping[str, Clip | np.ndarray],
         music: np.ndarray | None = None,
         sample_rate: int = SAMPLE_RATE,
+        loudness_lufs: float = DEFAULT_LOUDNESS_LUFS,
+        music_lufs: float | None = None,
     ):
+        """`music` (float32 stereo) is taken over and changed in place; `music_lufs` is its measured
+        loudness if known (render caches it per file)."""
         self.plan = plan
         self.sample_rate = sample_rate
         self.total_frames = frames(plan.duration_s, sample_rate)
-        self.clips = {t: MemoryClip(c) if isinstance(c, np.ndarray) else c for t, c in clips.items()}
-        spoken = {e.text for e in plan.speech()}
-        gain, voice_level_db = voice_gain(self.clips[t] for t in spoken)
+        self.clips = {t: MemoryClip(c, sample_rate) if isinstance(c, np.ndarray) else c for t, c in clips.items()}
+        speech_lufs = speech_loudness(plan, self.clips)
+        # One gain for all narration, so the level never jumps from sentence to sentence.
+        self.voice_gain = float(10 ** ((loudness_lufs - speech_lufs) / 20)) if np.isfinite(speech_lufs) else 1.0
+        if np.isfinite(speech_lufs):
+            self.voice_gain *= 10 ** (self._limiter_loss_db(plan) / 20)
+        self.voice_lufs = loudness_lufs if np.isfinite(speech_lufs) else -np.inf
+        self.chime_set = plan.chimes if plan.chimes in chimes.SETS else None
         sources = []
         for event in plan.events:
             if event.type == "speech":
-                sources.append(_Source(frames(event.start_s, sample_rate), self.clips[event.text].frames, event.text, gain))
-            elif event.type == "chime":
-                chime = _ChimeKind(event.kind)
-                sources.append(_Source(frames(event.start_s, sample_rate), len(chimes.chime(event.kind, sample_rate)), chime, 1.0))
+                sources.append(_Source(frames(event.start_s, sample_rate), self.clips[event.text].frames, event.text, 1.0))
+            elif event.type == "chime" and self.chime_set:
+                length = len(chimes.chime(event.kind, sample_rate, self.chime_set))
+                sources.append(_Source(frames(event.start_s, sample_rate), length, _ChimeKind(event.kind), 1.0))
         sources.sort(key=lambda s: s.start)
         self.sources = sources
         self.source_starts = [s.start for s in sources]
@@ -110,22 +125,46 @@ class Mixer:
         self._loaded: dict[object, np.ndarray] = {}
 
         self.loop = None
+        self.duck_db = plan.music.duck_db if plan.music is not None else DUCK_DB
         if music is not None and plan.music is not None:
-            # Music sits volume_db below the narration as it will actually sound.
-            level = voice_level_db + plan.music.volume_db
-            gain_music = np.float32(10 ** ((level - rms_db(music)) / 20))
+            if music_lufs is None:
+                music_lufs = integrated_loudness(music, sample_rate)
+            # Music sits volume_db below the narration, whatever the level of the file it came from.
+            music_db = loudness_lufs + plan.music.volume_db - music_lufs
+            gain_music = np.float32(10 ** (music_db / 20)) if np.isfinite(music_lufs) else np.float32(0)
             self.loop = make_loop(music, sample_rate)
             self.loop *= gain_music
         self._duck_spans = self._merge_spans([(e.start_s, e.end_s) for e in plan.speech()])
         self._duck_starts = [s for s, _ in self._duck_spans]
 
+    def _limiter_loss_db(self, plan: Plan, sample_s: float = 30.0) -> float:
+        """How much loudness the clip limiter takes away at the planned gain, measured on the longest
+        clips (the loss is a property of the voice, so a sample of it predicts the whole)."""
+        texts = sorted({e.text for e in plan.speech()}, key=lambda t: -self.clips[t].frames)
+        chosen, total = [], 0
+        for text in texts:
+            if total >= sample_s * self.sample_rate:
+                break
+            chosen.append(text)
+            total += self.clips[text].frames
+        before, after = [], []
+        for text in chosen:
+            samples = self.clips[text].load() * np.float32(self.voice_gain)
+            before.append(block_powers(samples, self.sample_rate, 2.0))
+            after.append(block_powers(limit(samples, self.sample_rate, VOICE_CEILING_DBTP), self.sample_rate, 2.0))
+        if not chosen:
+            return 0.0
+        loss = gated_loudness(np.concatenate(before)) - gated_loudness(np.concatenate(after))
+        return float(loss) if np.isfinite(loss) else 0.0
+
     def _samples(self, key: object) -> np.ndarray:
         samples = self._loaded.get(key)
         if samples is None:
             if isinstance(key, _ChimeKind):
-                samples = chimes.chime(key.kind, self.sample_rate)
+                samples = chimes.chime(key.kind, self.sample_rate, self.chime_set)
             else:
-                samples = self.clips[key].load()
+                # Levelled, then limited as a whole clip: deterministic, so block size never matters.
+                samples = limit(self.clips[key].load() * np.float32(self.voice_gain), self.sample_rate, VOICE_CEILING_DBTP)
             self._loaded[key] = samples
         return samples
 
@@ -163,48 +202,56 @@ class Mixer:
         if (r := region(plan.duration_s - plan.fade_out_s, plan.duration_s)) is not None:
             gain[r[0] : r[1]] *= np.sin(0.5 * np.pi * np.clip((plan.duration_s - times(r)) / plan.fade_out_s, 0.0, 1.0))
         # Merged spans are at least attack + release apart, so their ramps never overlap.
-        duck_gain = np.float32(10 ** (DUCK_DB / 20))
+        duck_db = self.duck_db
+        duck_gain = np.float32(10 ** (duck_db / 20))
         first = max(bisect.bisect_right(self._duck_starts, start / sr + DUCK_ATTACK_S) - 1, 0)
         for span_start, span_end in self._duck_spans[first:]:
             if span_start - DUCK_ATTACK_S > stop / sr:
                 break
             if (r := region(span_start - DUCK_ATTACK_S, span_start)) is not None:
                 progress = (times(r) - (span_start - DUCK_ATTACK_S)) / DUCK_ATTACK_S
-                gain[r[0] : r[1]] *= _duck_ramp(np.clip(progress, 0.0, 1.0))
+                gain[r[0] : r[1]] *= _duck_ramp(np.clip(progress, 0.0, 1.0), duck_db)
             if (r := region(span_start, span_end)) is not None:
                 gain[r[0] : r[1]] *= duck_gain
             if (r := region(span_end, span_end + DUCK_RELEASE_S)) is not None:
                 progress = ((span_end + DUCK_RELEASE_S) - times(r)) / DUCK_RELEASE_S
-                gain[r[0] : r[1]] *= _duck_ramp(np.clip(progress, 0.0, 1.0))
+                gain[r[0] : r[1]] *= _duck_ramp(np.clip(progress, 0.0, 1.0), duck_db)
         return gain
 
-    def block(self, start: int, stop: int) -> np.ndarray:
+    def stems(self, start: int, stop: int) -> dict[str, np.ndarray]:
+        """The three sources of frames [start, stop) before they are summed: voice and chimes (mono), music (stereo)."""
         n = stop - start
-        out = np.zeros((n, 2), dtype=np.float32)
+        music = np.zeros((n, 2), dtype=np.float32)
         if self.loop is not None:
             loop_len = self.loop.shape[0]
             pos, filled = start % loop_len, 0
             while filled < n:
                 take = min(n - filled, loop_len - pos)
-                out[filled : filled + take] = self.loop[pos : pos + take]
+                music[filled : filled + take] = self.loop[pos : pos + take]
                 filled, pos = filled + take, 0
-            out *= self.music_gain(start, stop)[:, None]
+            music *= self.music_gain(start, stop)[:, None]
         first = bisect.bisect_left(self.source_starts, start - self.max_source_frames)
         last = bisect.bisect_left(self.source_starts, stop)
-        mono = np.zeros(n, dtype=np.float32)
+        voice = np.zeros(n, dtype=np.float32)
+        chime = np.zeros(n, dtype=np.float32)
         sounding = set()
         for source in self.sources[first:last]:
             a, b = max(start, source.start), min(stop, source.end)
             if a < b:
                 samples = self._samples(source.key)
                 sounding.add(source.key)
-                mono[a - start : b - start] += samples[a - source.start : b - source.start] * np.float32(source.gain)
+                target = chime if isinstance(source.key, _ChimeKind) else voice
+                target[a - start : b - start] += samples[a - source.start : b - source.start]
         # Forget clips that have finished; one still sounding stays loaded for the next block.
         for key in [k for k in self._loaded if k not in sounding]:
             del self._loaded[key]
-        out += mono[:, None]
-        np.clip(out, -1.0, 1.0, out=out)
-        return out
+        return {"voice": voice, "music": music, "chimes": chime}
+
+    def block(self, start: int, stop: int) -> np.ndarray:
+        parts = self.stems(start, stop)
+        out = parts["music"]
+        out += (parts["voice"] + parts["chimes"])[:, None]
+        return soft_clip(out)
 
     def blocks(self, block_frames: int = BLOCK_FRAMES) -> Iterator[np.ndarray]:
         for start in range(0, self.total_frames, block_frames):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import shutil
 from pathlib import Path
 
@@ -10,6 +13,7 @@ import soundfile
 import soxr
 
 from .errors import AudioError
+from .loudness import integrated_loudness
 
 LOOP_CROSSFADE_S = 2.0
 MIN_TRACK_S = 1.0
@@ -50,18 +54,6 @@ def _decode_with_ffmpeg(path: Path, first_error: Exception) -> tuple[np.ndarray,
     return samples / float(1 << (8 * segment.sample_width - 1)), segment.frame_rate
 
 
-def rms_db(samples: np.ndarray, chunk_frames: int = 1 << 18) -> float:
-    """RMS level in dBFS, accumulated in float64 a chunk at a time (no full-size temporary)."""
-    if not samples.size:
-        return -180.0
-    total = 0.0
-    for i in range(0, samples.shape[0], chunk_frames):
-        chunk = samples[i : i + chunk_frames].astype(np.float64).ravel()
-        total += float(np.dot(chunk, chunk))
-    rms = np.sqrt(total / samples.size)
-    return 20 * float(np.log10(max(rms, 1e-9)))
-
-
 def make_loop(track: np.ndarray, sample_rate: int) -> np.ndarray:
     """Fold the track's tail over its head with an equal-power crossfade, so index n % len(loop) never clicks.
 
@@ -75,3 +67,29 @@ def make_loop(track: np.ndarray, sample_rate: int) -> np.ndarray:
     fade_out = np.cos(0.5 * np.pi * u)[:, None]
     track[:fade] = track[:fade] * fade_in + track[-fade:] * fade_out
     return track[: track.shape[0] - fade]
+
+
+def track_loudness(path: Path, samples: np.ndarray, sample_rate: int, cache_dir: Path | None) -> float:
+    """Integrated loudness of a decoded track, measured once per file version and remembered."""
+    stat = path.stat()
+    key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{sample_rate}".encode()).hexdigest()
+    index = cache_dir / "music-loudness.json" if cache_dir is not None else None
+    known: dict = {}
+    if index is not None:
+        try:
+            known = json.loads(index.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            known = {}
+        if isinstance(known.get(key), (int, float)):
+            return float(known[key])
+    lufs = integrated_loudness(samples, sample_rate)
+    if index is not None and np.isfinite(lufs):
+        known = known if isinstance(known, dict) else {}
+        known[key] = lufs
+        try:
+            tmp = index.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(known), encoding="utf-8")
+            os.replace(tmp, index)
+        except OSError:
+            pass  # a cache that cannot be written only costs a re-measurement next time
+    return lufs

@@ -9,7 +9,9 @@ from .routine import MusicSettings, PauseStep, Routine, SayStep
 
 # Chime spans: the mix renders each chime so it fits inside its span (tail included), so speech placed
 # after the span can never overlap a ringing chime.
-CHIME_S = {"section": 1.6, "step": 1.2, "switch": 0.9, "end": 4.0}
+CHIME_S = {"section": 1.6, "step": 1.2, "switch": 0.9, "halfway": 1.0, "end": 4.0}
+# Holds longer than this get a soft chime at their midpoint (inside the action time, never moving it).
+HALFWAY_MIN_S = 30.0
 CHIME_TO_SPEECH_S = 0.25
 SPEECH_TO_ACTION_S = 0.6
 STEP_GAP_S = 0.8
@@ -79,6 +81,7 @@ class Plan:
     lead_in_s: float
     fade_out_s: float
     warnings: tuple[str, ...] = field(default=())
+    chimes: str = "bowl"
 
     def speech(self) -> list[Event]:
         return [e for e in self.events if e.type == "speech"]
@@ -113,13 +116,16 @@ def spoken_texts(routine: Routine) -> list[str]:
 
 
 class _Timeline:
-    def __init__(self, speech_s: Mapping[str, float]):
+    def __init__(self, speech_s: Mapping[str, float], chimes_on: bool):
         self.speech_s = speech_s
+        self.chimes_on = chimes_on
         self.t = 0.0
         self.events: list[Event] = []
         self.warnings: list[str] = []
 
     def chime(self, kind: str, **where) -> None:
+        if not self.chimes_on:
+            return
         end = self.t + CHIME_S[kind]
         self.events.append(Event("chime", self.t, end, kind=kind, **where))
         self.t = end + CHIME_TO_SPEECH_S
@@ -132,6 +138,9 @@ class _Timeline:
     def action(self, spec: SayStep, action_s: float, stroke_s: float | None, side: str | None, **where) -> None:
         start = self.t
         self.events.append(Event("action", start, start + action_s, side=side, **where))
+        if self.chimes_on and spec.hold_s is not None and action_s > HALFWAY_MIN_S:
+            mid = start + action_s / 2
+            self.events.append(Event("chime", mid, mid + CHIME_S["halfway"], kind="halfway", side=side, **where))
         if stroke_s is not None and spec.repeat:
             for n in range(1, spec.repeat + 1):
                 at = start + (n - 1) * stroke_s
@@ -150,7 +159,7 @@ def build_plan(routine: Routine, speech_s: Mapping[str, float]) -> Plan:
     missing = [t for t in spoken_texts(routine) if t not in speech_s]
     if missing:
         raise KeyError(f"no speech duration for {missing[0]!r}")
-    tl = _Timeline(speech_s)
+    tl = _Timeline(speech_s, chimes_on=routine.chimes != "none")
     chapters: list[tuple[str, float]] = []
     tl.t = routine.lead_in_s
     if routine.intro:
@@ -189,7 +198,7 @@ def build_plan(routine: Routine, speech_s: Mapping[str, float]) -> Plan:
             sides = step.sides or (None,)
             for i, side in enumerate(sides):
                 if i > 0:
-                    tl.t += CHIME_TO_SPEECH_S
+                    tl.t += CHIME_TO_SPEECH_S if tl.chimes_on else 0.0
                     tl.chime("switch", **where)
                     tl.say(switch_text(side), "switch", side=side, **where)
                     tl.t += SPEECH_TO_ACTION_S
@@ -215,4 +224,5 @@ def build_plan(routine: Routine, speech_s: Mapping[str, float]) -> Plan:
         lead_in_s=routine.lead_in_s,
         fade_out_s=TAIL_S,
         warnings=tuple(tl.warnings),
+        chimes=routine.chimes,
     )

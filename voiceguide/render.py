@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -11,11 +12,11 @@ from typing import Callable
 from .errors import UsageError
 from .export import atomic_output, check_output_path, encode_blocks, open_encoder
 from .export.encoders import DEFAULT_BITRATE_KBPS
-from .mix import BLOCK_FRAMES, SAMPLE_RATE, Mixer
-from .music import decode
+from .mix import BLOCK_FRAMES, DEFAULT_LOUDNESS_LUFS, SAMPLE_RATE, Mixer
+from .music import decode, track_loudness
 from .plan import Plan, build_plan, spoken_texts
-from .routine import Routine, load_routine
-from .voice import ClipCache, Engine, VoiceOptions, get_engine, prepare_clips
+from .routine import CHIME_SETS, Routine, load_routine
+from .voice import ClipCache, ClipStats, Engine, VoiceOptions, get_engine, prepare_clips
 from .voice.base import DEFAULT_RATE_WPM, DEFAULT_VOLUME
 
 # progress(stage, done, total): stage is "voice" (clips ready) or "mix" (frames written)
@@ -31,22 +32,42 @@ class RenderResult:
     timings_s: dict[str, float] = field(default_factory=dict)
 
 
-def voice_options(routine: Routine, voice: str | None = None, rate_wpm: int | None = None, volume: float | None = None) -> VoiceOptions:
-    """CLI options override the routine's voice settings, which override the defaults."""
+# The soft preset: slower, lower and in a small room (see voice.clips.polish).
+SOFT_RATE_WPM = 128
+SOFT_PITCH = 38
+
+
+def voice_options(
+    routine: Routine,
+    voice: str | None = None,
+    rate_wpm: int | None = None,
+    volume: float | None = None,
+    preset: str | None = None,
+) -> VoiceOptions:
+    """CLI options override the routine's voice settings, which override the defaults (and the preset's)."""
+    preset = preset or routine.voice.preset or "plain"
+    soft = preset == "soft"
     return VoiceOptions(
         voice=voice or routine.voice.name,
-        rate_wpm=rate_wpm or routine.voice.rate_wpm or DEFAULT_RATE_WPM,
+        rate_wpm=rate_wpm or routine.voice.rate_wpm or (SOFT_RATE_WPM if soft else DEFAULT_RATE_WPM),
         volume=volume if volume is not None else (routine.voice.volume if routine.voice.volume is not None else DEFAULT_VOLUME),
         language=routine.language,
+        pitch=SOFT_PITCH if soft else None,
+        preset=preset,
     )
 
 
-def _as_routine(routine: Routine | str | Path, pace: float | None) -> Routine:
+def apply_overrides(routine: Routine | str | Path, pace: float | None = None, chimes: str | None = None) -> Routine:
+    """Load the routine if needed, and apply the options that change the timeline."""
     loaded = routine if isinstance(routine, Routine) else load_routine(routine)
     if pace is not None:
         if not 0.25 <= pace <= 4.0:
             raise UsageError(f"--pace {pace:g} is out of range; use a factor between 0.25 and 4")
         loaded = loaded.with_overrides(pace=pace)
+    if chimes is not None:
+        if chimes not in CHIME_SETS:
+            raise UsageError(f"unknown chime set '{chimes}' (choose from: {', '.join(CHIME_SETS)})")
+        loaded = loaded.with_overrides(chimes=chimes)
     return loaded
 
 
@@ -56,21 +77,22 @@ def synthesize_plan(
     voice: str | None = None,
     rate_wpm: int | None = None,
     volume: float | None = None,
+    preset: str | None = None,
     pace: float | None = None,
+    chimes: str | None = None,
     engine: Engine | str = "pyttsx3",
     cache: ClipCache | None = None,
     progress: Progress | None = None,
-) -> tuple[Plan, dict, object]:
+) -> tuple[Plan, dict, ClipStats]:
     """Find or synthesise every clip, then lay out the plan from their real lengths."""
-    routine = _as_routine(routine, pace)
+    routine = apply_overrides(routine, pace, chimes)
     owns_engine = isinstance(engine, str)
     engine_obj = get_engine(engine) if isinstance(engine, str) else engine
     try:
-        texts = spoken_texts(routine)
         clips, stats = prepare_clips(
-            texts,
+            spoken_texts(routine),
             engine_obj,
-            voice_options(routine, voice, rate_wpm, volume),
+            voice_options(routine, voice, rate_wpm, volume, preset),
             cache or ClipCache(),
             SAMPLE_RATE,
             progress=(lambda d, t: progress("voice", d, t)) if progress else None,
@@ -89,30 +111,49 @@ def render(
     voice: str | None = None,
     rate_wpm: int | None = None,
     volume: float | None = None,
+    preset: str | None = None,
     pace: float | None = None,
+    chimes: str | None = None,
     engine: Engine | str = "pyttsx3",
     cache: ClipCache | None = None,
     force: bool = False,
     cues: str | Path | None = None,
+    stems: str | Path | None = None,
+    loudness_lufs: float = DEFAULT_LOUDNESS_LUFS,
     bitrate_kbps: int = DEFAULT_BITRATE_KBPS,
     block_frames: int = BLOCK_FRAMES,
     progress: Progress | None = None,
 ) -> RenderResult:
-    """Render a routine (object, file path or built-in name) to an audio file; return the plan it followed."""
+    """Render a routine (object, file path or built-in name) to an audio file; return the plan it followed.
+
+    `stems` names a folder for voice.wav, music.wav and chimes.wav: the aligned sources before summing.
+    """
     output = Path(output)
     check_output_path(output, force)
     cues_path = Path(cues) if cues else None
     if cues_path is not None and cues_path.exists() and not force:
         raise UsageError(f"{cues_path} already exists; use --force to overwrite it")
+    stems_dir = Path(stems) if stems else None
+    if stems_dir is not None:
+        stems_dir.mkdir(parents=True, exist_ok=True)
+        for name in STEM_NAMES:
+            check_output_path(stems_dir / f"{name}.wav", force)
+    if not -30.0 <= loudness_lufs <= -9.0:
+        raise UsageError(f"--loudness {loudness_lufs:g} is out of range; use -30 to -9 LUFS (-16 is usual for speech)")
+    cache = cache or ClipCache()
     timings: dict[str, float] = {}
     started = time.perf_counter()
     plan, clips, stats = synthesize_plan(
-        routine, voice=voice, rate_wpm=rate_wpm, volume=volume, pace=pace, engine=engine, cache=cache, progress=progress
+        routine, voice=voice, rate_wpm=rate_wpm, volume=volume, preset=preset, pace=pace, chimes=chimes,
+        engine=engine, cache=cache, progress=progress,
     )
     timings["voice"] = time.perf_counter() - started
 
-    music = decode(plan.music.path, SAMPLE_RATE) if plan.music is not None else None
-    mixer = Mixer(plan, clips, music, SAMPLE_RATE)
+    music = music_lufs = None
+    if plan.music is not None:
+        music = decode(plan.music.path, SAMPLE_RATE)
+        music_lufs = track_loudness(plan.music.path, music, SAMPLE_RATE, cache.root)
+    mixer = Mixer(plan, clips, music, SAMPLE_RATE, loudness_lufs=loudness_lufs, music_lufs=music_lufs)
     written = 0
 
     def on_block(frames: int) -> None:
@@ -126,8 +167,30 @@ def render(
             encode_blocks(encoder, mixer.blocks(block_frames), on_block)
         if cues_path is not None:
             write_json(cues_path, plan.to_json())
+        if stems_dir is not None:
+            write_stems(mixer, stems_dir, block_frames)
     timings["total"] = time.perf_counter() - started
     return RenderResult(plan, output, stats.synthesized, stats.cached, timings)
+
+
+STEM_NAMES = ("voice", "music", "chimes")
+
+
+def write_stems(mixer: Mixer, folder: Path, block_frames: int = BLOCK_FRAMES) -> None:
+    """Each source as its own WAV, sample-aligned with the session (32-bit float, so nothing clips)."""
+    import soundfile
+
+    with ExitStack() as stack:
+        files = {}
+        for name in STEM_NAMES:
+            tmp = stack.enter_context(atomic_output(folder / f"{name}.wav"))
+            channels = 2 if name == "music" else 1
+            files[name] = stack.enter_context(soundfile.SoundFile(str(tmp), "w", mixer.sample_rate, channels, format="WAV", subtype="FLOAT"))
+        for start in range(0, mixer.total_frames, block_frames):
+            parts = mixer.stems(start, min(start + block_frames, mixer.total_frames))
+            for name, data in parts.items():
+                files[name].write(data)
+        # Files close (in reverse) before their temporary paths are renamed into place.
 
 
 def write_json(path: Path, data: dict) -> None:

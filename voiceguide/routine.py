@@ -26,9 +26,13 @@ MAX_SESSION_S = 6 * 3600.0
 MAX_NODES = 50_000
 MAX_FILE_BYTES = 2_000_000
 
-TOP_KEYS = ("title", "description", "language", "voice", "pace", "music", "lead_in", "intro", "outro", "sections")
-VOICE_KEYS = ("name", "rate_wpm", "volume")
-MUSIC_KEYS = ("track", "volume_db")
+TOP_KEYS = ("title", "description", "language", "voice", "pace", "music", "chimes", "lead_in", "intro", "outro", "sections")
+VOICE_KEYS = ("name", "rate_wpm", "volume", "preset")
+MUSIC_KEYS = ("track", "volume_db", "duck_db")
+VOICE_PRESETS = ("plain", "soft")
+CHIME_SETS = ("bowl", "bell", "wood", "none")
+DEFAULT_CHIMES = "bowl"
+DEFAULT_DUCK_DB = -12.0
 SECTION_KEYS = ("title", "steps")
 STEP_KEYS = ("say", "hold", "repeat", "every", "count", "sides", "pause")
 
@@ -38,6 +42,7 @@ class VoiceSettings:
     name: str | None = None
     rate_wpm: int | None = None
     volume: float | None = None
+    preset: str | None = None
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,7 @@ class MusicSettings:
     track: str
     path: Path
     volume_db: float = DEFAULT_MUSIC_VOLUME_DB
+    duck_db: float = DEFAULT_DUCK_DB
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,7 @@ class Routine:
     voice: VoiceSettings = field(default_factory=VoiceSettings)
     pace: float = 1.0
     music: MusicSettings | None = None
+    chimes: str = DEFAULT_CHIMES
     lead_in_s: float = DEFAULT_LEAD_IN_S
     intro: str | None = None
     outro: str | None = None
@@ -371,6 +378,7 @@ class _Validator:
             fields["music"] = self.music(keys["music"][1])
         else:
             fields["music"] = self.default_music()
+        take("chimes", lambda n: self.choice(n, "chimes", CHIME_SETS))
         take("lead_in", lambda n: self.duration(n, "lead_in", allow_zero=True))
         take("intro", lambda n: self.text(n, "intro"))
         take("outro", lambda n: self.text(n, "outro"))
@@ -410,7 +418,18 @@ class _Validator:
         name = self.text(keys["name"][1], "voice name") if "name" in keys else None
         rate = self.number(keys["rate_wpm"][1], "voice rate_wpm", 60, 450, integer=True) if "rate_wpm" in keys else None
         volume = self.number(keys["volume"][1], "voice volume", 0.05, 1.0) if "volume" in keys else None
-        return VoiceSettings(name=name, rate_wpm=rate, volume=volume)
+        preset = self.choice(keys["preset"][1], "voice preset", VOICE_PRESETS) if "preset" in keys else None
+        return VoiceSettings(name=name, rate_wpm=rate, volume=volume, preset=preset)
+
+    def choice(self, node: yaml.Node, what: str, choices: tuple[str, ...]) -> str | None:
+        value = self.scalar(node)
+        if value is False or value is None:
+            value = "none"
+        if not isinstance(value, str) or value.strip().lower() not in choices:
+            shown = value if isinstance(value, str) else node.value
+            self.fail(node, f"{what} '{shown}' is not one of: {', '.join(choices)}{_did_you_mean(str(shown), choices)}")
+            return None
+        return value.strip().lower()
 
     def default_music(self) -> MusicSettings | None:
         tracks = builtin_tracks()
@@ -431,10 +450,20 @@ class _Validator:
         volume_db = DEFAULT_MUSIC_VOLUME_DB
         if "volume_db" in keys:
             volume_db = self.number(keys["volume_db"][1], "music volume_db", -60, 0)
+        duck_db = DEFAULT_DUCK_DB
+        if "duck_db" in keys:
+            duck_db = self.number(keys["duck_db"][1], "music duck_db", -40, 0)
         if "track" not in keys:
+            if "volume_db" in keys or "duck_db" in keys:
+                default = self.default_music()
+                if default is not None:
+                    return replace(default, volume_db=volume_db or DEFAULT_MUSIC_VOLUME_DB, duck_db=duck_db if duck_db is not None else DEFAULT_DUCK_DB)
             self.fail(node, "music needs a 'track' (a built-in name or a file path), or write 'music: none'")
             return None
-        return self.track(keys["track"][1], volume_db if volume_db is not None else DEFAULT_MUSIC_VOLUME_DB)
+        settings = self.track(keys["track"][1], volume_db if volume_db is not None else DEFAULT_MUSIC_VOLUME_DB)
+        if settings is not None and duck_db is not None:
+            settings = replace(settings, duck_db=duck_db)
+        return settings
 
     def track(self, node: yaml.Node, volume_db: float) -> MusicSettings | None:
         name = self.text(node, "music track")

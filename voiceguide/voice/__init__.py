@@ -60,7 +60,7 @@ def prepare_clips(
 ) -> tuple[dict[str, ClipRef], ClipStats]:
     """Return a mix-ready clip (mono, `sample_rate`, on disk) for every text, synthesising only what the cache lacks."""
     version = engine.version()
-    keys = {t: clip_key(engine.name, version, options.voice, options.rate_wpm, options.volume, t) for t in texts}
+    keys = {t: clip_key(engine.name, version, options.voice, options.rate_wpm, options.volume, t, options.pitch) for t in texts}
     clips: dict[str, ClipRef] = {}
     stats = ClipStats()
     missing = []
@@ -70,7 +70,7 @@ def prepare_clips(
             missing.append(text)
             continue
         try:
-            clips[text] = ClipRef.measure(path, sample_rate)
+            clips[text] = ClipRef.measure(path, sample_rate, options.preset)
             stats.cached += 1
         except EngineError:
             missing.append(text)
@@ -83,7 +83,7 @@ def prepare_clips(
             def on_clip(text: str, path: Path) -> None:
                 nonlocal done
                 stored = cache.put(keys[text], path)
-                clips[text] = ClipRef.measure(stored, sample_rate)
+                clips[text] = ClipRef.measure(stored, sample_rate, options.preset)
                 stats.synthesized += 1
                 stats.texts_synthesized.append(text)
                 done += 1

@@ -17,6 +17,8 @@ class VoiceOptions:
     rate_wpm: int = DEFAULT_RATE_WPM
     volume: float = DEFAULT_VOLUME
     language: str = "en"
+    pitch: int | None = None  # engine scale 0-100 (espeak: 50 is normal); None leaves the engine default
+    preset: str = "plain"  # post-processing of each clip: plain or soft
 
 
 @dataclass(frozen=True)

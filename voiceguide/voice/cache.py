@@ -22,7 +22,7 @@ def default_cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("voiceguide")) / "clips"
 
 
-def clip_key(engine: str, engine_version: str, voice: str | None, rate_wpm: int, volume: float, text: str) -> str:
+def clip_key(engine: str, engine_version: str, voice: str | None, rate_wpm: int, volume: float, text: str, pitch: int | None = None) -> str:
     identity = {
         "format": CACHE_FORMAT,
         "engine": engine,
@@ -32,6 +32,8 @@ def clip_key(engine: str, engine_version: str, voice: str | None, rate_wpm: int,
         "volume": round(volume, 4),
         "text": text,
     }
+    if pitch is not None:
+        identity["pitch"] = pitch
     return hashlib.sha256(json.dumps(identity, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 

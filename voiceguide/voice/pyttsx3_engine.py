@@ -169,7 +169,7 @@ class Pyttsx3Engine(Engine):
             timeout_s = _timeout_s(text)
             worker.job = (index, text, path)
             worker.deadline = time.monotonic() + timeout_s + 5
-            worker.send(("synth", index, text, voice, options.rate_wpm, options.volume, path, timeout_s))
+            worker.send(("synth", index, text, voice, options.rate_wpm, options.volume, options.pitch, path, timeout_s))
 
         def retry_or_fail(worker: _Worker, reason: str) -> None:
             index, text, _ = worker.job

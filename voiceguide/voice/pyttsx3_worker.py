@@ -17,6 +17,9 @@ import wave
 from typing import Any, BinaryIO
 
 
+DEFAULT_PITCH = 50  # espeak's own default on its 0-100 scale
+
+
 class Channel:
     """Length-prefixed pickles over a pair of byte streams (the worker's stdin and stdout)."""
 
@@ -89,6 +92,7 @@ def serve(conn: Channel) -> None:  # pragma: no cover - runs in a child process;
     conn.send(("ready", None))
 
     synchronize = _espeak_synchronize()
+    pitch_changed = False
     while True:
         try:
             message = conn.recv()
@@ -103,10 +107,13 @@ def serve(conn: Channel) -> None:  # pragma: no cover - runs in a child process;
             ]
             conn.send(("voices", voices))
         elif op == "synth":
-            _, job, text, voice, rate, volume, path, timeout_s = message
+            _, job, text, voice, rate, volume, pitch, path, timeout_s = message
+            if pitch is None and pitch_changed:
+                pitch = DEFAULT_PITCH  # undo an earlier job's pitch; espeak keeps it otherwise
+            pitch_changed = pitch is not None and pitch != DEFAULT_PITCH
             errors.clear()
             try:
-                for key, value in (("voice", voice), ("rate", rate), ("volume", volume)):
+                for key, value in (("voice", voice), ("rate", rate), ("volume", volume), ("pitch", pitch)):
                     if value is not None:
                         engine.setProperty(key, value)
                 # espeak queues parameter changes and a later cancel can drop them (rate 150 -> 80 -> 300

@@ -1,0 +1,115 @@
+"""Loudness (ITU-R BS.1770 / EBU R128) and a true-peak limiter for single sources.
+
+The session is levelled source by source before mixing (narration to the target, music relative to it), so
+the streamed mix needs no second pass. Measuring works on gating blocks collected piecewise, so neither a
+long music file nor all of a session's speech has to be held in float64 at once.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+from scipy import ndimage, signal
+
+BLOCK_S = 0.4
+HOP_S = 0.1
+ABSOLUTE_GATE_LUFS = -70.0
+RELATIVE_GATE_LU = -10.0
+TRUE_PEAK_OVERSAMPLE = 4
+
+
+@lru_cache(maxsize=8)
+def _k_weighting(sample_rate: int) -> np.ndarray:
+    """The two BS.1770 pre-filter stages (high shelf + high pass) as second-order sections at any rate."""
+    # Analogue prototypes from the standard, bilinear-transformed (as pyloudnorm does).
+    g_db, q, fc = 3.999843853973347, 0.7071752369554196, 1681.974450955533
+    k = np.tan(np.pi * fc / sample_rate)
+    vh, vb = 10 ** (g_db / 20), 10 ** (g_db / 40)
+    a0 = 1 + k / q + k * k
+    shelf = [(vh + vb * k / q + k * k) / a0, 2 * (k * k - vh) / a0, (vh - vb * k / q + k * k) / a0, 1.0, 2 * (k * k - 1) / a0, (1 - k / q + k * k) / a0]
+    fc, q = 38.13547087602444, 0.5003270373238773
+    k = np.tan(np.pi * fc / sample_rate)
+    a0 = 1 + k / q + k * k
+    highpass = [1.0, -2.0, 1.0, 1.0, 2 * (k * k - 1) / a0, (1 - k / q + k * k) / a0]
+    return np.array([shelf, highpass])
+
+
+def block_powers(samples: np.ndarray, sample_rate: int, channels_weight: float = 1.0) -> np.ndarray:
+    """K-weighted mean square of each 400 ms gating block (75 % overlap), summed over channels.
+
+    `samples` is (n,) or (n, channels). A mono source that will play on both channels of a stereo mix
+    counts twice: pass channels_weight=2.
+    """
+    x = np.asarray(samples, dtype=np.float64)
+    if x.ndim == 1:
+        x = x[:, None]
+    weighted = signal.sosfilt(_k_weighting(sample_rate), x, axis=0)
+    power = np.sum(weighted * weighted, axis=1) * channels_weight
+    block, hop = int(round(BLOCK_S * sample_rate)), int(round(HOP_S * sample_rate))
+    if len(power) < block:
+        # A clip shorter than one block (a spoken count) is one block of its own length.
+        return np.array([power.mean()]) if len(power) else np.zeros(0)
+    csum = np.concatenate([[0.0], np.cumsum(power)])
+    starts = np.arange(0, len(power) - block + 1, hop)
+    return (csum[starts + block] - csum[starts]) / block
+
+
+def gated_loudness(powers: np.ndarray) -> float:
+    """Integrated loudness (LUFS) from block powers, with the absolute and relative gates."""
+    powers = np.asarray(powers, dtype=np.float64)
+    if powers.size == 0:
+        return -np.inf
+    lufs = -0.691 + 10 * np.log10(np.maximum(powers, 1e-20))
+    kept = powers[lufs > ABSOLUTE_GATE_LUFS]
+    if kept.size == 0:
+        return -np.inf
+    relative = -0.691 + 10 * np.log10(kept.mean()) + RELATIVE_GATE_LU
+    kept = kept[-0.691 + 10 * np.log10(kept) > relative]
+    return float(-0.691 + 10 * np.log10(kept.mean()))
+
+
+def integrated_loudness(samples: np.ndarray, sample_rate: int, chunk_s: float = 60.0) -> float:
+    """Integrated loudness of a (long) signal, measured in overlapping chunks to bound memory."""
+    n = samples.shape[0]
+    chunk = int(chunk_s * sample_rate)
+    block = int(round(BLOCK_S * sample_rate))
+    if n <= chunk + block:
+        return gated_loudness(block_powers(samples, sample_rate))
+    powers = []
+    hop = int(round(HOP_S * sample_rate))
+    # Chunks overlap by one block and start on the hop grid, so every block is measured exactly once.
+    for start in range(0, n, chunk):
+        piece = samples[start : min(n, start + chunk + block - hop)]
+        if piece.shape[0] >= block:
+            powers.append(block_powers(piece, sample_rate))
+    return gated_loudness(np.concatenate(powers))
+
+
+def true_peak(samples: np.ndarray) -> np.ndarray:
+    """Per-sample true-peak estimate (4x oversampled magnitude), for mono (n,) input."""
+    up = signal.resample_poly(samples.astype(np.float64), TRUE_PEAK_OVERSAMPLE, 1)
+    return np.abs(up[: len(samples) * TRUE_PEAK_OVERSAMPLE]).reshape(len(samples), TRUE_PEAK_OVERSAMPLE).max(axis=1)
+
+
+def true_peak_db(samples: np.ndarray) -> float:
+    x = np.asarray(samples)
+    peaks = [true_peak(x[:, c]).max() for c in range(x.shape[1])] if x.ndim == 2 else [true_peak(x).max()]
+    return 20 * float(np.log10(max(max(peaks), 1e-12)))
+
+
+def limit(samples: np.ndarray, sample_rate: int, ceiling_db: float, smooth_s: float = 0.003) -> np.ndarray:
+    """A look-ahead peak limiter for one whole source: true peak stays at or below ceiling_db.
+
+    The required gain is min-filtered over twice the smoothing window and then averaged over it, so the
+    smoothed gain never exceeds what any sample in reach needs: no overshoot, no clicks.
+    """
+    ceiling = 10 ** (ceiling_db / 20)
+    peaks = true_peak(samples)
+    if peaks.max() <= ceiling:
+        return samples
+    need = np.minimum(1.0, ceiling / np.maximum(peaks, 1e-12))
+    half = max(1, int(smooth_s * sample_rate))
+    floor = ndimage.minimum_filter1d(need, size=4 * half + 1, mode="nearest")
+    gain = ndimage.uniform_filter1d(floor, size=2 * half + 1, mode="nearest")
+    return (samples * np.minimum(gain, need)).astype(samples.dtype)
