@@ -42,3 +42,14 @@ def test_atomic_output_keeps_old_file_on_failure(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["out.mp3"]
     # Readable by others like any file the user creates (not mkstemp's private 0600).
     assert target.stat().st_mode & 0o044 == 0o044
+
+
+def test_mp3_keeps_the_level_of_its_input(tmp_path):
+    t = np.arange(SR * 3) / SR
+    tone = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    path = tmp_path / "tone.mp3"
+    with open_encoder(path, SR, 2) as encoder:
+        encoder.write(np.stack([tone, tone], axis=1))
+    decoded, _ = soundfile.read(str(path), dtype="float32", always_2d=True)
+    ratio_db = 20 * np.log10(np.std(decoded[SR : 2 * SR, 0]) / np.std(tone[SR : 2 * SR]))
+    assert abs(ratio_db) < 0.05

@@ -170,11 +170,12 @@ def test_directory_and_missing_file(tmp_path):
 
 def test_builtin_routines_load():
     names = builtin_routines()
-    assert "sculpt" in names
+    assert {"sculpt", "soothe", "drain", "morning", "ritual", "soothe-ko"} <= set(names)
     for name in names:
         routine = load_routine(name)
         assert routine.sections and routine.intro and routine.outro
-        assert "skip" in routine.intro.lower() or "avoid" in routine.intro.lower()
+        # Every intro carries a safety note: when to skip the routine.
+        assert any(word in routine.intro.lower() for word in ("skip", "avoid", "피하세요"))
 
 
 @settings(max_examples=150, deadline=None)

@@ -55,6 +55,32 @@ def block_powers(samples: np.ndarray, sample_rate: int, channels_weight: float =
     return (csum[starts + block] - csum[starts]) / block
 
 
+def hop_energies(samples: np.ndarray, sample_rate: int, channels_weight: float = 1.0) -> np.ndarray:
+    """K-weighted energy (sum of squares over channels) of each 100 ms hop, the last one partial.
+
+    Energies of uncorrelated sources add, so a session's gating blocks can be predicted by placing each
+    source's hop energies on the session's hop grid, without rendering anything.
+    """
+    x = np.asarray(samples, dtype=np.float64)
+    if x.ndim == 1:
+        x = x[:, None]
+    weighted = signal.sosfilt(_k_weighting(sample_rate), x, axis=0)
+    power = np.sum(weighted * weighted, axis=1) * channels_weight
+    hop = int(round(HOP_S * sample_rate))
+    padded = np.concatenate([power, np.zeros((-len(power)) % hop)])
+    return padded.reshape(-1, hop).sum(axis=1)
+
+
+def loudness_from_hops(hops: np.ndarray, sample_rate: int) -> float:
+    """Integrated loudness from a timeline of 100 ms hop energies (four hops make a gating block)."""
+    per_block = int(round(BLOCK_S / HOP_S))
+    if len(hops) < per_block:
+        return gated_loudness(np.array([hops.sum() / (len(hops) * HOP_S * sample_rate)])) if len(hops) else -np.inf
+    csum = np.concatenate([[0.0], np.cumsum(hops)])
+    blocks = (csum[per_block:] - csum[:-per_block]) / (BLOCK_S * sample_rate)
+    return gated_loudness(blocks)
+
+
 def gated_loudness(powers: np.ndarray) -> float:
     """Integrated loudness (LUFS) from block powers, with the absolute and relative gates."""
     powers = np.asarray(powers, dtype=np.float64)

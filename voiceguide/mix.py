@@ -10,7 +10,7 @@ from typing import Iterator, Mapping, Protocol
 import numpy as np
 
 from . import chimes
-from .loudness import block_powers, gated_loudness, integrated_loudness, limit
+from .loudness import HOP_S, hop_energies, integrated_loudness, limit, loudness_from_hops
 from .music import make_loop
 from .plan import Plan
 from .voice.clips import MemoryClip
@@ -21,10 +21,12 @@ BLOCK_FRAMES = 65536
 # below the relative gate, so levelling the narration as a whole sets the session's loudness in one pass.
 DEFAULT_LOUDNESS_LUFS = -16.0
 # Each clip is limited to this true peak after levelling (espeak's crest factor is about 20 dB).
-VOICE_CEILING_DBTP = -1.5
+VOICE_CEILING_DBTP = -2.0
+# Chime peaks sit this far above the loudness target (-9 dBFS at -16 LUFS): clear, never startling.
+CHIME_OVER_TARGET_DB = 7.0
 # The bus safety net: a stateless soft knee above this level, approaching BUS_CEILING but never past it.
-BUS_KNEE = 10 ** (-3.0 / 20)
-BUS_CEILING = 10 ** (-1.2 / 20)
+BUS_KNEE = 10 ** (-2.2 / 20)
+BUS_CEILING = 10 ** (-1.6 / 20)
 DUCK_DB = -12.0
 DUCK_ATTACK_S = 0.25
 DUCK_RELEASE_S = 0.7
@@ -33,7 +35,7 @@ MIN_FADE_IN_S = 0.5
 
 class Clip(Protocol):
     frames: int
-    powers: np.ndarray  # BS.1770 gating-block powers
+    hops: np.ndarray  # K-weighted 100 ms hop energies (loudness.hop_energies)
 
     def load(self) -> np.ndarray: ...
 
@@ -57,12 +59,6 @@ class _Source:
 
 def frames(seconds: float, sample_rate: int = SAMPLE_RATE) -> int:
     return int(round(seconds * sample_rate))
-
-
-def speech_loudness(plan: Plan, clips: Mapping[str, Clip]) -> float:
-    """Integrated loudness of the narration as placed by the plan (a count said ten times counts ten times)."""
-    powers = [clips[e.text].powers for e in plan.speech()]
-    return gated_loudness(np.concatenate(powers)) if powers else -np.inf
 
 
 def soft_clip(x: np.ndarray) -> np.ndarray:
@@ -103,12 +99,6 @@ class Mixer:
         self.sample_rate = sample_rate
         self.total_frames = frames(plan.duration_s, sample_rate)
         self.clips = {t: MemoryClip(c, sample_rate) if isinstance(c, np.ndarray) else c for t, c in clips.items()}
-        speech_lufs = speech_loudness(plan, self.clips)
-        # One gain for all narration, so the level never jumps from sentence to sentence.
-        self.voice_gain = float(10 ** ((loudness_lufs - speech_lufs) / 20)) if np.isfinite(speech_lufs) else 1.0
-        if np.isfinite(speech_lufs):
-            self.voice_gain *= 10 ** (self._limiter_loss_db(plan) / 20)
-        self.voice_lufs = loudness_lufs if np.isfinite(speech_lufs) else -np.inf
         self.chime_set = plan.chimes if plan.chimes in chimes.SETS else None
         sources = []
         for event in plan.events:
@@ -123,45 +113,80 @@ class Mixer:
         # The longest source bounds how far back a block must look for sources still sounding.
         self.max_source_frames = max((s.length for s in sources), default=0)
         self._loaded: dict[object, np.ndarray] = {}
-
-        self.loop = None
         self.duck_db = plan.music.duck_db if plan.music is not None else DUCK_DB
-        if music is not None and plan.music is not None:
-            if music_lufs is None:
-                music_lufs = integrated_loudness(music, sample_rate)
-            # Music sits volume_db below the narration, whatever the level of the file it came from.
-            music_db = loudness_lufs + plan.music.volume_db - music_lufs
-            gain_music = np.float32(10 ** (music_db / 20)) if np.isfinite(music_lufs) else np.float32(0)
-            self.loop = make_loop(music, sample_rate)
-            self.loop *= gain_music
         self._duck_spans = self._merge_spans([(e.start_s, e.end_s) for e in plan.speech()])
         self._duck_starts = [s for s, _ in self._duck_spans]
 
-    def _limiter_loss_db(self, plan: Plan, sample_s: float = 30.0) -> float:
-        """How much loudness the clip limiter takes away at the planned gain, measured on the longest
-        clips (the loss is a property of the voice, so a sample of it predicts the whole)."""
-        texts = sorted({e.text for e in plan.speech()}, key=lambda t: -self.clips[t].frames)
-        chosen, total = [], 0
-        for text in texts:
-            if total >= sample_s * self.sample_rate:
-                break
-            chosen.append(text)
-            total += self.clips[text].frames
-        before, after = [], []
-        for text in chosen:
-            samples = self.clips[text].load() * np.float32(self.voice_gain)
-            before.append(block_powers(samples, self.sample_rate, 2.0))
-            after.append(block_powers(limit(samples, self.sample_rate, VOICE_CEILING_DBTP), self.sample_rate, 2.0))
-        if not chosen:
-            return 0.0
-        loss = gated_loudness(np.concatenate(before)) - gated_loudness(np.concatenate(after))
-        return float(loss) if np.isfinite(loss) else 0.0
+        self.loop = make_loop(music, sample_rate) if music is not None and plan.music is not None else None
+        self._set_levels(loudness_lufs, music_lufs)
+
+    def _set_levels(self, target_lufs: float, music_lufs: float | None) -> None:
+        """Level every source once, before mixing: narration to the target, music volume_db below it,
+        chimes a little above it; then scale all three together so the predicted session loudness is
+        the target. The prediction sums each source's 100 ms K-weighted energies on the session's hop
+        grid (energies of unrelated sources add), so no second pass over the audio is needed."""
+        sr = self.sample_rate
+        hop = int(round(HOP_S * sr))
+        n_hops = -(-self.total_frames // hop)
+        voice = np.zeros(n_hops)
+        for event in self.plan.speech():
+            self._place(voice, self.clips[event.text].hops, frames(event.start_s, sr) // hop)
+        chime = np.zeros(n_hops)
+        if self.chime_set:
+            for event in self.plan.events:
+                if event.type == "chime":
+                    kind_hops = hop_energies(chimes.chime(event.kind, sr, self.chime_set), sr, 2.0)
+                    self._place(chime, kind_hops, frames(event.start_s, sr) // hop)
+        music = np.zeros(n_hops)
+        if self.loop is not None:
+            if music_lufs is None:
+                music_lufs = integrated_loudness(self.loop, sr)
+            loop_hops = hop_energies(self.loop, sr)
+            starts = np.arange(n_hops) * hop
+            music = loop_hops[(starts % self.loop.shape[0]) // hop] * self.music_gain_at((starts + hop / 2) / sr) ** 2
+
+        speech_lufs = loudness_from_hops(voice, sr)
+        voice_gain = 10 ** ((target_lufs - speech_lufs) / 20) if np.isfinite(speech_lufs) else 1.0
+        music_gain = 0.0
+        if self.loop is not None and music_lufs is not None and np.isfinite(music_lufs):
+            music_gain = 10 ** ((target_lufs + self.plan.music.volume_db - music_lufs) / 20)
+        chime_gain = 10 ** ((target_lufs + CHIME_OVER_TARGET_DB - chimes.CHIME_PEAK_DB) / 20)
+        total = voice * voice_gain**2 + music * music_gain**2 + chime * chime_gain**2
+        predicted = loudness_from_hops(total, sr)
+        correction = 10 ** ((target_lufs - predicted) / 20) if np.isfinite(predicted) else 1.0
+        self.voice_gain = float(voice_gain * correction)
+        self.chime_gain = float(chime_gain * correction)
+        self.music_gain_linear = float(music_gain * correction)
+        self.predicted_lufs = float(predicted + 20 * np.log10(correction)) if np.isfinite(predicted) else -np.inf
+        if self.loop is not None:
+            self.loop *= np.float32(self.music_gain_linear)
+
+    @staticmethod
+    def _place(timeline: np.ndarray, hops: np.ndarray, at: int) -> None:
+        n = max(0, min(len(hops), len(timeline) - at))
+        timeline[at : at + n] += hops[:n]
+
+    def music_gain_at(self, t: np.ndarray) -> np.ndarray:
+        """The music bed's envelope (fades and ducking) at arbitrary times; music_gain() is the same curve,
+        computed only where it changes, for the audio itself."""
+        plan = self.plan
+        fade_in_s = max(MIN_FADE_IN_S, plan.lead_in_s)
+        gain = np.sin(0.5 * np.pi * np.clip(t / fade_in_s, 0.0, 1.0))
+        gain = gain * np.sin(0.5 * np.pi * np.clip((plan.duration_s - t) / plan.fade_out_s, 0.0, 1.0))
+        if self._duck_spans:
+            spans = np.array(self._duck_spans)
+            i = np.clip(np.searchsorted(spans[:, 0] - DUCK_ATTACK_S, t, side="right") - 1, 0, len(spans) - 1)
+            span_start, span_end = spans[i, 0], spans[i, 1]
+            rise = np.clip((t - (span_start - DUCK_ATTACK_S)) / DUCK_ATTACK_S, 0.0, 1.0)
+            fall = np.clip(((span_end + DUCK_RELEASE_S) - t) / DUCK_RELEASE_S, 0.0, 1.0)
+            gain = gain * _duck_ramp(np.minimum(rise, fall), self.duck_db)
+        return gain
 
     def _samples(self, key: object) -> np.ndarray:
         samples = self._loaded.get(key)
         if samples is None:
             if isinstance(key, _ChimeKind):
-                samples = chimes.chime(key.kind, self.sample_rate, self.chime_set)
+                samples = chimes.chime(key.kind, self.sample_rate, self.chime_set) * np.float32(self.chime_gain)
             else:
                 # Levelled, then limited as a whole clip: deterministic, so block size never matters.
                 samples = limit(self.clips[key].load() * np.float32(self.voice_gain), self.sample_rate, VOICE_CEILING_DBTP)

@@ -11,7 +11,7 @@ import soxr
 from scipy import signal
 
 from ..errors import EngineError
-from ..loudness import block_powers
+from ..loudness import hop_energies
 
 # Relative to the clip's own peak, so quiet and loud voices trim alike.
 TRIM_THRESHOLD_DB = -40.0
@@ -98,12 +98,12 @@ class ClipRef:
     sample_rate: int
     preset: str
     frames: int
-    powers: np.ndarray  # BS.1770 gating-block powers, as heard on both channels of the mix
+    hops: np.ndarray  # K-weighted 100 ms hop energies, as heard on both channels of the mix
 
     @classmethod
     def measure(cls, path: Path, sample_rate: int, preset: str = "plain") -> ClipRef:
         samples = load_clip(path, sample_rate, preset)
-        return cls(path, sample_rate, preset, len(samples), block_powers(samples, sample_rate, channels_weight=2.0))
+        return cls(path, sample_rate, preset, len(samples), hop_energies(samples, sample_rate, channels_weight=2.0))
 
     def load(self) -> np.ndarray:
         return load_clip(self.path, self.sample_rate, self.preset)
@@ -121,8 +121,8 @@ class MemoryClip:
         return len(self.samples)
 
     @property
-    def powers(self) -> np.ndarray:
-        return block_powers(self.samples, self.sample_rate, channels_weight=2.0)
+    def hops(self) -> np.ndarray:
+        return hop_energies(self.samples, self.sample_rate, channels_weight=2.0)
 
     def load(self) -> np.ndarray:
         return self.samples
