@@ -132,3 +132,33 @@ def test_every_command_is_documented():
     docs = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     for name in cli.commands:
         assert f"voiceguide {name}" in docs, name
+
+
+def test_render_with_captions_chapters_and_sound_options(run, write_routine, fake_engine, tmp_path):
+    from mutagen.id3 import ID3
+
+    routine = write_routine(SMALL_ROUTINE)
+    out, vtt, stems = tmp_path / "s.mp3", tmp_path / "s.vtt", tmp_path / "stems"
+    cues = tmp_path / "c.json"
+    result = run(
+        "render", routine, "-o", out, "--engine", "fake", "--captions", vtt, "--cues", cues, "--chapters", "steps",
+        "--chimes", "wood", "--preset", "soft", "--loudness", "-19", "--stems", stems, "--artist", "Mina", "-q",
+    )
+    assert result.exit_code == 0, result.output
+    sheet = json.loads(cues.read_text())
+    tags = ID3(str(out))
+    assert str(tags["TPE1"]) == "Mina"
+    chapters = sorted(tags.getall("CHAP"), key=lambda c: c.start_time)
+    steps = {(e["section"], e["step"]) for e in sheet["events"] if e["type"] == "speech" and e.get("step")}
+    assert len(chapters) == len(steps) + 2  # each step, plus the introduction and closing
+    assert chapters[-1].end_time == round(sheet["duration_s"] * 1000)
+    assert "preset soft" in str(tags.getall("COMM")[0]) and "chimes wood" in str(tags.getall("COMM")[0])
+    text = vtt.read_text(encoding="utf-8")
+    assert text.startswith("WEBVTT") and "Circle above the collarbones." in text
+    assert sorted(p.name for p in stems.iterdir()) == ["chimes.wav", "music.wav", "voice.wav"]
+
+
+def test_bad_caption_extension_fails_before_work(run, write_routine, fake_engine, tmp_path):
+    result = run("render", write_routine(SMALL_ROUTINE), "-o", tmp_path / "s.mp3", "--engine", "fake", "--captions", tmp_path / "s.doc")
+    assert result.exit_code == 2
+    assert not (tmp_path / "s.mp3").exists() and fake_engine.calls == []

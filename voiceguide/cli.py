@@ -111,20 +111,25 @@ def cli() -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output file (.mp3, .wav, .flac). Default: ROUTINE-NAME.mp3 here.")
 @voice_options
 @click.option("--cues", type=click.Path(dir_okay=False), help="Also write the cue sheet (timed events and chapters) as JSON.")
+@click.option("--captions", type=click.Path(dir_okay=False), help="Also write captions: .vtt or .srt (timed), or .txt (a transcript).")
+@click.option("--chapters", type=click.Choice(["sections", "steps", "none"]), default="sections", show_default=True, help="MP3 chapter marks: one per section, one per step, or none.")
+@click.option("--cover", type=click.Path(exists=True, dir_okay=False), help="Cover art (PNG or JPEG) for the MP3; default: a generated image.")
+@click.option("--artist", help="Artist tag for the MP3 (default: voiceguide).")
 @click.option("--stems", type=click.Path(file_okay=False), help="Also write voice.wav, music.wav and chimes.wav (aligned) into this folder.")
 @click.option("--loudness", "loudness_lufs", type=click.FloatRange(-30, -9), default=-16.0, show_default=True, help="Integrated loudness target in LUFS (e.g. -19 for a quieter session).")
 @click.option("--bitrate", "bitrate_kbps", type=click.Choice(["96", "128", "160", "192", "256", "320"]), default="128", show_default=True, help="MP3 bitrate in kbit/s.")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 @_friendly
-def render_cmd(routine, output, pace, voice, rate_wpm, volume, engine, preset, chimes, cues, stems, loudness_lufs, bitrate_kbps, force, quiet):
+def render_cmd(routine, output, pace, voice, rate_wpm, volume, engine, preset, chimes, cues, captions, chapters, cover, artist, stems, loudness_lufs, bitrate_kbps, force, quiet):
     """Render ROUTINE to an audio file."""
     out = Path(output) if output else Path(f"{Path(routine).stem}.mp3")
     progress = _Progress(enabled=not quiet)
     try:
         result = render(
             routine, out, voice=voice, rate_wpm=rate_wpm, volume=volume, preset=preset, pace=pace, chimes=chimes,
-            engine=engine, force=force, cues=cues, stems=stems, loudness_lufs=loudness_lufs,
+            engine=engine, force=force, cues=cues, captions=captions, chapters=chapters, cover=cover, artist=artist,
+            stems=stems, loudness_lufs=loudness_lufs,
             bitrate_kbps=int(bitrate_kbps), progress=progress,
         )
     finally:

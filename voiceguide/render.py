@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import time
 from contextlib import ExitStack
@@ -10,7 +11,10 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import UsageError
+from . import __version__
 from .export import atomic_output, check_output_path, encode_blocks, open_encoder
+from .export.captions import caption_format, write_captions
+from .export.tags import CHAPTER_MODES, DEFAULT_ARTIST, Metadata, cover_png, load_cover, write_mp3_tags
 from .export.encoders import DEFAULT_BITRATE_KBPS
 from .mix import BLOCK_FRAMES, DEFAULT_LOUDNESS_LUFS, SAMPLE_RATE, Mixer
 from .music import decode, track_loudness
@@ -118,6 +122,10 @@ def render(
     cache: ClipCache | None = None,
     force: bool = False,
     cues: str | Path | None = None,
+    captions: str | Path | None = None,
+    chapters: str = "sections",
+    cover: str | Path | None = None,
+    artist: str | None = None,
     stems: str | Path | None = None,
     loudness_lufs: float = DEFAULT_LOUDNESS_LUFS,
     bitrate_kbps: int = DEFAULT_BITRATE_KBPS,
@@ -126,13 +134,23 @@ def render(
 ) -> RenderResult:
     """Render a routine (object, file path or built-in name) to an audio file; return the plan it followed.
 
-    `stems` names a folder for voice.wav, music.wav and chimes.wav: the aligned sources before summing.
+    `cues` (JSON), `captions` (.vtt, .srt or .txt transcript) and `stems` (a folder for voice.wav, music.wav
+    and chimes.wav, aligned) are extra outputs. MP3 files get ID3 tags, cover art and chapters
+    (`chapters`: sections, steps or none).
     """
     output = Path(output)
     check_output_path(output, force)
-    cues_path = Path(cues) if cues else None
-    if cues_path is not None and cues_path.exists() and not force:
-        raise UsageError(f"{cues_path} already exists; use --force to overwrite it")
+    extra_files = [Path(p) for p in (cues, captions) if p]
+    for path in extra_files:
+        if path.exists() and not force:
+            raise UsageError(f"{path} already exists; use --force to overwrite it")
+        if not path.parent.is_dir():
+            raise UsageError(f"the folder of {path} does not exist; create it first")
+    if captions:
+        caption_format(captions)
+    if chapters not in (*CHAPTER_MODES, "none"):
+        raise UsageError(f"--chapters must be one of: {', '.join(CHAPTER_MODES)}, none")
+    cover_png_bytes = load_cover(cover) if cover else None
     stems_dir = Path(stems) if stems else None
     if stems_dir is not None:
         stems_dir.mkdir(parents=True, exist_ok=True)
@@ -143,9 +161,10 @@ def render(
     cache = cache or ClipCache()
     timings: dict[str, float] = {}
     started = time.perf_counter()
+    routine = apply_overrides(routine, pace, chimes)
+    options = voice_options(routine, voice, rate_wpm, volume, preset)
     plan, clips, stats = synthesize_plan(
-        routine, voice=voice, rate_wpm=rate_wpm, volume=volume, preset=preset, pace=pace, chimes=chimes,
-        engine=engine, cache=cache, progress=progress,
+        routine, voice=voice, rate_wpm=rate_wpm, volume=volume, preset=preset, engine=engine, cache=cache, progress=progress
     )
     timings["voice"] = time.perf_counter() - started
 
@@ -165,8 +184,19 @@ def render(
     with atomic_output(output) as tmp:
         with open_encoder(tmp, SAMPLE_RATE, 2, bitrate_kbps=bitrate_kbps, suffix=output.suffix) as encoder:
             encode_blocks(encoder, mixer.blocks(block_frames), on_block)
-        if cues_path is not None:
-            write_json(cues_path, plan.to_json())
+        if output.suffix.lower() == ".mp3":
+            meta = Metadata(
+                title=plan.title,
+                artist=artist or DEFAULT_ARTIST,
+                year=datetime.date.today().year,
+                comment=settings_comment(routine, options, loudness_lufs),
+                cover_png=cover_png_bytes or cover_png(plan.title, " ".join(s.title for s in routine.sections)),
+            )
+            write_mp3_tags(tmp, plan, meta, None if chapters == "none" else chapters)
+        if cues:
+            write_json(Path(cues), plan.to_json())
+        if captions:
+            write_captions(captions, plan)
         if stems_dir is not None:
             write_stems(mixer, stems_dir, block_frames)
     timings["total"] = time.perf_counter() - started
@@ -174,6 +204,15 @@ def render(
 
 
 STEM_NAMES = ("voice", "music", "chimes")
+
+
+def settings_comment(routine: Routine, options: VoiceOptions, loudness_lufs: float) -> str:
+    """The settings a session was made with, for the file's comment tag."""
+    return (
+        f"voiceguide {__version__}: voice {options.voice or 'default'} ({options.language}), {options.rate_wpm} wpm, "
+        f"preset {options.preset}, pace {routine.pace:g}, chimes {routine.chimes}, "
+        f"music {routine.music.track if routine.music else 'none'}, loudness {loudness_lufs:g} LUFS"
+    )
 
 
 def write_stems(mixer: Mixer, folder: Path, block_frames: int = BLOCK_FRAMES) -> None:

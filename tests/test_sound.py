@@ -1,0 +1,204 @@
+"""Sound quality, measured on rendered audio: loudness, true peak, ducking depth, loops, chimes, voice polish."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyloudnorm
+import pytest
+import soundfile
+
+from voiceguide import render
+from voiceguide.chimes import SETS, chime
+from voiceguide.library import builtin_tracks
+from voiceguide.loudness import integrated_loudness, limit, true_peak_db
+from voiceguide.music import decode, make_loop
+from voiceguide.plan import CHIME_S
+from voiceguide.voice import ClipCache, VoiceOptions, get_engine, prepare_clips
+
+from .conftest import SMALL_ROUTINE
+
+SR = 44100
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write_noise(path: Path, level: float, seconds: float = 30.0, seed: int = 1) -> Path:
+    rng = np.random.default_rng(seed)
+    soundfile.write(str(path), np.clip(rng.standard_normal((int(seconds * SR), 2)) * level, -1, 1).astype(np.float32), SR)
+    return path
+
+
+def measure(path: Path) -> tuple[float, float]:
+    audio, rate = soundfile.read(str(path), dtype="float64", always_2d=True)
+    # An independent meter (pyloudnorm) judges the result, not our own.
+    return pyloudnorm.Meter(rate).integrated_loudness(audio), true_peak_db(audio.astype(np.float32))
+
+
+def routine_with_music(write_routine, track: str, name: str = "r.yaml") -> Path:
+    return write_routine(SMALL_ROUTINE.replace("music: none", f"music: {{track: {track}}}"), name)
+
+
+@pytest.mark.parametrize("music_level", [0.003, 0.5])
+def test_session_loudness_and_true_peak_whatever_the_music_level(write_routine, fake_engine, tmp_path, music_level):
+    write_noise(tmp_path / "bed.wav", music_level)
+    routine = routine_with_music(write_routine, "bed.wav")
+    render(routine, tmp_path / "s.mp3", engine="fake")
+    lufs, peak_dbtp = measure(tmp_path / "s.mp3")
+    assert lufs == pytest.approx(-16.0, abs=1.0)
+    assert peak_dbtp <= -1.0
+
+
+def test_loudness_option(write_routine, fake_engine, tmp_path):
+    routine = routine_with_music(write_routine, "warm-pad")
+    render(routine, tmp_path / "quiet.mp3", engine="fake", loudness_lufs=-19)
+    lufs, peak_dbtp = measure(tmp_path / "quiet.mp3")
+    assert lufs == pytest.approx(-19.0, abs=1.0) and peak_dbtp <= -1.0
+
+
+def test_music_dips_at_least_10_db_under_speech(write_routine, fake_engine, tmp_path):
+    routine = routine_with_music(write_routine, "warm-pad")
+    plan = render(routine, tmp_path / "s.mp3", engine="fake", stems=tmp_path / "stems").plan
+    music, _ = soundfile.read(str(tmp_path / "stems" / "music.wav"), dtype="float64", always_2d=True)
+    voice, _ = soundfile.read(str(tmp_path / "stems" / "voice.wav"), dtype="float64")
+    assert music.shape[0] == voice.shape[0] == round(plan.duration_s * SR)
+
+    def level_db(a_s, b_s):
+        seg = music[int(a_s * SR) : int(b_s * SR), 0]
+        return 10 * np.log10(np.mean(seg**2) + 1e-20)
+
+    speech = [e for e in plan.speech() if e.duration_s > 1.0]
+    open_spans = [e for e in plan.events if e.type in ("action", "pause") and e.duration_s > 2.0
+                  and not any(s.start_s < e.end_s and s.end_s > e.start_s for s in plan.speech())]
+    during = np.median([level_db(e.start_s + 0.3, e.end_s) for e in speech])
+    between = np.median([level_db(e.start_s + 0.8, e.end_s - 0.3) for e in open_spans])
+    assert between - during >= 10.0
+    # The voice stem holds the narration exactly where the plan puts it.
+    first = plan.speech()[0]
+    assert np.max(np.abs(voice[: int(first.start_s * SR) - 10])) == 0.0
+    assert np.max(np.abs(voice[int(first.start_s * SR) : int(first.end_s * SR)])) > 0.1
+
+
+@pytest.mark.parametrize("name", sorted(builtin_tracks()))
+def test_builtin_tracks_loop_without_a_jump(name):
+    track = decode(builtin_tracks()[name].path, SR)
+    assert track.shape[0] >= 120 * SR
+    loop = make_loop(track, SR)
+    jumps = np.abs(np.diff(loop[:, 0]))
+    seam = abs(float(loop[0, 0] - loop[-1, 0]))
+    assert seam <= np.max(jumps)
+    # Level across the seam: the last and first two seconds within 1.5 dB.
+    edge = 2 * SR
+    tail_db = 10 * np.log10(np.mean(loop[-edge:] ** 2))
+    head_db = 10 * np.log10(np.mean(loop[:edge] ** 2))
+    assert abs(tail_db - head_db) < 1.5
+
+
+def test_generator_reproduces_a_committed_track():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "make_music.py"), "--check", "warm-pad"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("chime_set", sorted(SETS))
+def test_chime_cues_fit_their_spans_and_differ(chime_set):
+    sounds = {kind: chime(kind, SR, chime_set) for kind in CHIME_S}
+    for kind, samples in sounds.items():
+        assert len(samples) == round(CHIME_S[kind] * SR)
+        assert np.max(np.abs(samples[-10:])) < 1e-3, "a chime ends in silence"
+        assert 20 * np.log10(np.max(np.abs(samples))) <= -8.9
+    # Distinct cues: each planned strike is heard as a fresh attack (3 dB jump in 10 ms), so the step
+    # bell strikes once, the switch cue twice and the closing cue three times.
+    from voiceguide.chimes import _CUES
+
+    for kind, strikes in _CUES.items():
+        x = sounds[kind]
+        env = np.sqrt(np.mean(np.square(x[: len(x) // 441 * 441]).reshape(-1, 441), axis=1)) + 1e-9
+        for _, at_s, _ in strikes:
+            frame = int(round(at_s * 100))
+            before = env[frame - 1] if frame > 0 else 1e-9
+            assert env[frame + 1] > 1.41 * before, (chime_set, kind, at_s)
+    assert [len(_CUES[k]) for k in ("step", "switch", "end")] == [1, 2, 3]
+
+
+def test_chime_sets_sound_different():
+    def centroid(x):
+        spectrum = np.abs(np.fft.rfft(x))
+        return float(np.sum(np.fft.rfftfreq(len(x), 1 / SR) * spectrum) / np.sum(spectrum))
+
+    def decay_s(x):
+        """Time from the peak until the 10 ms envelope falls 26 dB below it."""
+        env = np.sqrt(np.mean(np.square(x[: len(x) // 441 * 441]).reshape(-1, 441), axis=1))
+        peak = int(np.argmax(env))
+        below = np.flatnonzero(env[peak:] < env[peak] * 0.05)
+        return (below[0] if below.size else len(env) - peak) / 100
+
+    features = {name: (centroid(chime("step", SR, name)), decay_s(chime("step", SR, name))) for name in SETS}
+    assert features["bell"][0] > 1.3 * features["bowl"][0]  # the bell is brighter
+    assert features["wood"][1] < 0.3 * features["bowl"][1]  # the wood block is short
+
+
+def test_limiter_keeps_true_peak_under_ceiling():
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal(SR) * 0.4).astype(np.float32)
+    limited = limit(x, SR, -3.0)
+    assert true_peak_db(limited) <= -3.0 + 0.05
+    # Quiet stretches pass untouched.
+    quiet = x * 0.05
+    assert np.array_equal(limit(quiet, SR, -3.0), quiet)
+
+
+@pytest.mark.parametrize("seconds", [3, 75])
+def test_loudness_meter_agrees_with_pyloudnorm(seconds):
+    rng = np.random.default_rng(seconds)
+    x = (rng.standard_normal((seconds * SR, 2)) * 0.1).astype(np.float32)
+    x[: SR] *= 0.01
+    ours = integrated_loudness(x, SR, chunk_s=20)
+    theirs = pyloudnorm.Meter(SR).integrated_loudness(x.astype(np.float64))
+    assert ours == pytest.approx(theirs, abs=0.1)
+
+
+def f0_hz(x: np.ndarray) -> float:
+    """Median pitch of voiced 40 ms frames, by autocorrelation."""
+    n = int(0.04 * SR)
+    pitches = []
+    for i in range(0, len(x) - n, n):
+        frame = x[i : i + n] - x[i : i + n].mean()
+        if np.sqrt(np.mean(frame**2)) < 0.02:
+            continue
+        ac = np.correlate(frame, frame, "full")[n - 1 :]
+        lo, hi = int(SR / 400), int(SR / 60)
+        lag = lo + int(np.argmax(ac[lo:hi]))
+        if ac[lag] > 0.4 * ac[0]:
+            pitches.append(SR / lag)
+    return float(np.median(pitches))
+
+
+def test_soft_preset_is_slower_lower_and_roomier(tmp_path, shared_real_cache):
+    from voiceguide.render import voice_options
+    from voiceguide.routine import Routine, Section, VoiceSettings
+
+    text = "Let your shoulders drop, and breathe out slowly through your mouth."
+    engine = get_engine("pyttsx3")
+    try:
+        plain, _ = prepare_clips([text], engine, VoiceOptions(), ClipCache(shared_real_cache))
+        routine = Routine(title="t", sections=(Section("s", ()),), voice=VoiceSettings(preset="soft"))
+        soft, _ = prepare_clips([text], engine, voice_options(routine), ClipCache(shared_real_cache))
+    finally:
+        engine.close()
+    p, s = plain[text].load(), soft[text].load()
+    assert len(s) > 1.1 * len(p)  # slower
+    assert f0_hz(s) < 0.93 * f0_hz(p)  # lower
+    # The room fills the gaps between words: far fewer near-silent 10 ms frames than the dry voice.
+    def near_silent(x):
+        env = 20 * np.log10(np.sqrt(np.mean(np.square(x[: len(x) // 441 * 441]).reshape(-1, 441), axis=1)) + 1e-9)
+        return np.mean(env - env.max() < -40)
+
+    assert near_silent(s) < 0.6 * near_silent(p)
+    # Both clips start and end without a click.
+    for clip in (p, s):
+        assert abs(clip[0]) < 1e-3 and abs(clip[-1]) < 1e-3
