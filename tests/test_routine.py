@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from voiceguide import RoutineError, load_routine, parse_routine
 from voiceguide.library import builtin_routines
-from voiceguide.routine import PauseStep, SayStep, parse_duration
+from voiceguide.routine import BreatheStep, PauseStep, SayStep, parse_duration
 
 from .conftest import SMALL_ROUTINE
 
@@ -104,6 +106,90 @@ def test_step_validation_messages(snippet, expected):
     assert joined.startswith("r.yaml:6:") or joined.startswith("r.yaml:7:") or joined.startswith("r.yaml:8:")
 
 
+def steps_of(body: str, head: str = ""):
+    return parse_routine("title: t\nmusic: none\n" + head + "sections:\n  - title: s\n    steps:\n" + body).sections[0].steps
+
+
+def test_breathe_steps_parse():
+    full, pattern, short = steps_of(
+        "      - say: Breathe with me.\n        breathe: {in: 4, hold: 7s, out: 8, cycles: 2}\n"
+        "      - breathe: 4-7-8\n"
+        "      - breathe: {in: 4, out: 6}\n"
+    )
+    assert full == BreatheStep(in_s=4, hold_s=7, out_s=8, cycles=2, say="Breathe with me.", line=6)
+    assert (pattern.in_s, pattern.hold_s, pattern.out_s, pattern.cycles, pattern.say) == (4, 7, 8, 3, None)
+    assert (short.hold_s, short.cycles, short.action_s) == (0, 3, 30)
+    assert steps_of("      - breathe: 4-6\n")[0].cycle_s == 10
+
+
+def test_count_tick_and_preview_keys_parse():
+    numbers, countdown, ticks, plain, hold, opted_out = steps_of(
+        "      - say: a\n        repeat: 3\n        count: true\n"
+        "      - say: b\n        repeat: 3\n        count: countdown\n"
+        "      - say: c\n        repeat: 3\n        count: Ticks\n"
+        "      - say: d\n        repeat: 3\n        count: false\n"
+        "      - say: e\n        hold: 20s\n        tick: true\n        every: 4s\n"
+        "      - say: f\n        hold: 5s\n        preview: false\n",
+    )
+    assert [s.count for s in (numbers, countdown, ticks, plain)] == ["numbers", "countdown", "ticks", None]
+    assert hold.tick and hold.every_s == 4 and hold.action_s == 20
+    assert opted_out.preview is False and hold.preview is None
+    routine = parse_routine("title: t\nmusic: none\npreview: true\nsections:\n  - title: s\n    steps:\n      - say: go\n")
+    assert routine.preview is True
+    assert SayStep("go", repeat=2, count=True).count == "numbers" and SayStep("go", count=False).count is None
+
+
+def test_sides_true_uses_the_routine_language():
+    (step,) = steps_of("      - say: go\n        hold: 3\n        sides: true\n", head="language: ko\n")
+    assert step.sides == ("왼쪽", "오른쪽")
+    (step,) = steps_of("      - say: go\n        hold: 3\n        sides: true\n", head="language: fr\n")
+    assert step.sides == ("left", "right")
+
+
+@pytest.mark.parametrize(
+    "snippet, expected",
+    [
+        ("      - breathe: {inhale: 4, out: 6}\n", "r.yaml:6:19: unknown key 'inhale' in breathe (did you mean 'in'?)"),
+        ("      - breathe: {in: 4, out: 6, cylces: 2}\n", "r.yaml:6:34: unknown key 'cylces' in breathe (did you mean 'cycles'?)"),
+        ("      - breathe: {in: 4}\n", "r.yaml:6:18: breathe is missing 'out'"),
+        ("      - breathe: {in: 0.5, out: 6}\n", "r.yaml:6:23: breathe in is 0.5 s; a breathing phase lasts 1 to 30 s"),
+        ("      - breathe: {in: 4, hold: 45, out: 6}\n", "r.yaml:6:32: breathe hold is 45 s; a breathing phase lasts 1 to 30 s (or 0 for no hold)"),
+        ("      - breathe: {in: 4, out: soon}\n", "r.yaml:6:31: breathe out: 'soon' is not a duration"),
+        ("      - breathe: {in: 4, out: 6, cycles: 100}\n", "r.yaml:6:42: breathe cycles is 100; it must be between 1 and 50"),
+        ("      - breathe: {in: 4, out: 6, cycles: 1.5}\n", "r.yaml:6:42: breathe cycles must be a whole number"),
+        ("      - breathe: fast\n", "r.yaml:6:18: breathe must be a mapping such as {in: 4, hold: 7, out: 8, cycles: 3}, or a pattern"),
+        ("      - breathe: 4-40-8\n", "r.yaml:6:18: breathe hold is 40 s"),
+        ("      - breathe: [4, 8]\n", "r.yaml:6:18: breathe must be a mapping"),
+        ("      - breathe: 4-8\n        hold: 5\n", "r.yaml:7:9: a breathing step takes only 'breathe' and an optional 'say', not 'hold'; the breathing phases go inside it"),
+        ("      - breathe: 4-8\n        say: ''\n", "r.yaml:7:14: say is empty"),
+        ("      - say: go\n        repeat: 3\n        count: tiks\n", "r.yaml:8:16: count 'tiks' is not one of: true, false, numbers, countdown, ticks (did you mean 'ticks'?)"),
+        ("      - say: go\n        hold: 3\n        count: countdown\n", "r.yaml:8:9: 'count: countdown' needs 'repeat'"),
+        ("      - say: go\n        repeat: 3\n        tick: true\n", "r.yaml:8:9: 'tick: true' is a metronome for a 'hold'; with 'repeat' write 'count: ticks'"),
+        ("      - say: go\n        tick: true\n", "r.yaml:7:9: 'tick: true' needs 'hold'"),
+        ("      - say: go\n        tick: often\n        hold: 3\n", "r.yaml:7:15: tick must be true or false"),
+        ("      - say: go\n        hold: 3\n        every: 1s\n", "r.yaml:8:9: 'every' (seconds per stroke) needs 'repeat' (how many strokes), or 'hold' with 'tick: true'"),
+        ("      - say: go\n        hold: 3\n        preview: maybe\n", "r.yaml:8:18: preview must be true or false"),
+        ("      - say: go\n        preveiw: false\n", "r.yaml:7:9: unknown key 'preveiw' in a step (did you mean 'preview'?)"),
+        ("      - say: go\n        breath: 4-8\n", "r.yaml:7:9: unknown key 'breath' in a step (did you mean 'breathe'?)"),
+    ],
+)
+def test_new_step_keys_validation_messages(snippet, expected):
+    text = "title: t\nmusic: none\nsections:\n  - title: s\n    steps:\n" + snippet
+    found = problems(text)
+    assert any(line.startswith(expected) for line in found), found
+
+
+def test_top_level_preview_must_be_boolean():
+    (message,) = problems("title: t\nmusic: none\npreview: sometimes\nsections:\n  - title: s\n    steps:\n      - say: go\n")
+    assert message.startswith("r.yaml:3:10: preview must be true or false")
+
+
+def test_breathing_counts_toward_the_session_limit_whatever_the_pace():
+    steps = "".join("      - breathe: {in: 30, hold: 30, out: 30, cycles: 50}\n" for _ in range(5))
+    joined = "\n".join(problems("title: t\nmusic: none\npace: 4\nsections:\n  - title: s\n    steps:\n" + steps))
+    assert "a session may be at most 6:00:00" in joined
+
+
 def test_session_longer_than_six_hours_is_refused():
     steps = "".join("      - say: go\n        hold: 1h50m\n" for _ in range(4))
     joined = "\n".join(problems("title: t\nmusic: none\nsections:\n  - title: s\n    steps:\n" + steps))
@@ -190,7 +276,8 @@ def test_arbitrary_bytes_never_raise_anything_but_routine_error(data):
 _yaml_values = st.recursive(
     st.none() | st.booleans() | st.integers(-10, 10**6) | st.floats(allow_nan=True) | st.text(max_size=20),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(
-        st.sampled_from(["title", "sections", "steps", "say", "hold", "repeat", "every", "sides", "pause", "music", "x"]),
+        st.sampled_from(["title", "sections", "steps", "say", "hold", "repeat", "every", "sides", "pause", "music", "x",
+                         "count", "tick", "preview", "breathe", "in", "out", "cycles"]),
         children, max_size=5),
     max_leaves=20,
 )
@@ -205,3 +292,20 @@ def test_arbitrary_yaml_structures_never_raise_anything_but_routine_error(value)
         parse_routine(yaml.safe_dump(value), source="fuzz.yaml")
     except RoutineError:
         pass
+
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "routine-format.md"
+
+
+def test_docs_example_parses_and_every_key_is_documented():
+    from voiceguide import routine as module
+
+    text = DOCS.read_text(encoding="utf-8")
+    example = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    parsed = parse_routine(example, source="docs example")
+    assert parsed.preview and any(isinstance(s, BreatheStep) for sec in parsed.sections for s in sec.steps)
+    for keys in (module.TOP_KEYS, module.STEP_KEYS, module.VOICE_KEYS, module.MUSIC_KEYS, module.BREATHE_KEYS):
+        for key in keys:
+            assert f"`{key}`" in text, f"'{key}' is not documented in {DOCS.name}"
+    for mode in module.COUNT_MODES:
+        assert f"`{mode}`" in text

@@ -190,7 +190,7 @@ def test_soft_preset_is_slower_lower_and_roomier(tmp_path, shared_real_cache):
         soft, _ = prepare_clips([text], engine, voice_options(routine), ClipCache(shared_real_cache))
     finally:
         engine.close()
-    p, s = plain[text].load(), soft[text].load()
+    p, s = plain[text].load()[0], soft[text].load()[0]
     assert len(s) > 1.1 * len(p)  # slower
     assert f0_hz(s) < 0.93 * f0_hz(p)  # lower
     # The room fills the gaps between words: far fewer near-silent 10 ms frames than the dry voice.

@@ -27,7 +27,7 @@ def real_engine():
 def test_real_engine_speaks_with_plausible_length(real_engine, tmp_path):
     text = "Stroke gently from the chin toward the ears, slowly and lightly."
     clips, stats = prepare_clips([text], real_engine, VoiceOptions(rate_wpm=150), ClipCache(tmp_path))
-    clip = clips[text].load()
+    clip = clips[text].load()[0]
     assert stats.synthesized == 1
     words = len(text.split())
     seconds = len(clip) / SR
@@ -58,14 +58,14 @@ def test_many_clips_in_parallel_each_has_its_own_text(real_engine, tmp_path):
     assert stats.synthesized == len(texts)
     # Clips come back under their own text: 16 words take far longer than 2.
     assert clips["A much longer sentence " * 4].frames > 3 * clips["Sweep gently"].frames
-    assert all(speech_energy_db(c.load()) > -35 for c in clips.values())
+    assert all(speech_energy_db(c.load()[0]) > -35 for c in clips.values())
 
 
 def test_korean_voice(real_engine, tmp_path):
     text = "얼굴을 부드럽게 마사지하세요."
     clips, _ = prepare_clips([text], real_engine, VoiceOptions(voice="ko", language="ko"), ClipCache(tmp_path))
     assert clips[text].frames / SR > 0.8
-    assert speech_energy_db(clips[text].load()) > -30
+    assert speech_energy_db(clips[text].load()[0]) > -30
 
 
 def test_unknown_voice_is_a_clear_error(real_engine, tmp_path):

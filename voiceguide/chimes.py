@@ -46,6 +46,19 @@ def _knock(f0: float, length_s: float, sr: int) -> np.ndarray:
     return body
 
 
+# Ticks: a soft, short metronome tap in each set's material, decaying well inside its 0.12 s span.
+_BOWL_TICK = ((1.0, 1.0, 0.035), (2.71, 0.25, 0.02))
+_BELL_TICK = ((1.0, 1.0, 0.03), (2.0, 0.2, 0.02), (3.01, 0.08, 0.012))
+
+
+def _tick(chime_set: str, f0: float, length_s: float, sr: int) -> np.ndarray:
+    if chime_set == "bowl":
+        return _strike(f0, _BOWL_TICK, length_s, sr, attack_s=0.003)
+    if chime_set == "bell":
+        return _strike(f0 * 1.5, _BELL_TICK, length_s, sr, attack_s=0.002)
+    return _knock(f0, length_s, sr)
+
+
 def _voice(chime_set: str, f0: float, length_s: float, sr: int) -> np.ndarray:
     if chime_set == "bowl":
         return _strike(f0, _BOWL, length_s, sr, beat_hz=1.6)
@@ -60,19 +73,21 @@ _CUES = {
     "section": ((392.0, 0.0, 1.0), (587.33, 0.35, 0.7)),
     "switch": ((440.0, 0.0, 0.9), (659.25, 0.22, 0.8)),
     "halfway": ((783.99, 0.0, 0.45),),
+    "tick": ((880.0, 0.0, 0.3),),
     "end": ((523.25, 0.0, 1.0), (392.0, 0.9, 0.9), (261.63, 1.8, 0.85)),
 }
 
 
 @lru_cache(maxsize=32)
 def chime(kind: str, sample_rate: int = 44100, chime_set: str = "bowl") -> np.ndarray:
-    """Mono float32 samples for a cue kind (section, step, switch, halfway, end) in a chime set."""
+    """Mono float32 samples for a cue kind (section, step, switch, halfway, tick, end) in a chime set."""
     if chime_set not in SETS:
         raise KeyError(chime_set)
     length_s = CHIME_S[kind]
     total = np.zeros(int(round(length_s * sample_rate)))
     for f0, at_s, level in _CUES[kind]:
-        strike = level * _voice(chime_set, f0, length_s - at_s, sample_rate)
+        make = _tick if kind == "tick" else _voice
+        strike = level * make(chime_set, f0, length_s - at_s, sample_rate)
         start = int(round(at_s * sample_rate))
         total[start : start + len(strike)] += strike[: len(total) - start]
     # End exactly at silence, so nothing rings past the span into the next speech.

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import signal
 import sys
 import time
 import traceback
@@ -38,13 +40,21 @@ def _friendly(func):
             prefix = "" if str(exc).startswith(tuple(_source_prefixes(exc))) else "error: "
             click.echo(f"{prefix}{exc}", err=True)
             sys.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            click.echo("\ninterrupted: nothing was written", err=True)
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM/SIGHUP (see main); temporary files are already gone
+            click.echo("\ninterrupted: no output was written (an existing file is left as it was)", err=True)
             sys.exit(130)
         except click.exceptions.Exit:
             raise
         except (click.ClickException, click.Abort):
             raise
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:
+                raise  # stdout closed early (| head): click exits quietly
+            if os.environ.get("VOICEGUIDE_DEBUG"):
+                traceback.print_exc()
+            where = f": {exc.filename}" if exc.filename else ""
+            click.echo(f"error: {exc.strerror or exc}{where}", err=True)
+            sys.exit(1)
         except Exception as exc:  # noqa: BLE001 - the last line of defence: a message, not a traceback
             if os.environ.get("VOICEGUIDE_DEBUG"):
                 traceback.print_exc()
@@ -239,4 +249,16 @@ def voices_cmd(language, engine):
 
 
 def main() -> None:
+    # SIGTERM and SIGHUP stop a command the way Ctrl-C does (KeyboardInterrupt), so temporary files are removed
+    # and workers stopped. Signals arriving while that cleanup runs are ignored; ones ignored at start stay so.
+    handled = [getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)]
+
+    def interrupt(signum, frame):
+        for sig in handled:
+            signal.signal(sig, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    for sig in handled:
+        if signal.getsignal(sig) not in (signal.SIG_IGN, None):
+            signal.signal(sig, interrupt)
     cli(prog_name="voiceguide")

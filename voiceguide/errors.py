@@ -1,4 +1,4 @@
-"""One root exception; the CLI turns each kind into a message and an exit code."""
+"""One root exception; the CLI turns each kind into a message and an exit code (2: bad input, 1: a failure)."""
 
 from __future__ import annotations
 
@@ -45,8 +45,24 @@ class RoutineError(UsageError):
 
 
 class EngineError(VoiceguideError):
-    """The text-to-speech engine could not be started or failed on an utterance."""
+    """The text-to-speech engine could not be started, failed on an utterance or timed out."""
+
+
+class UnknownVoiceError(EngineError):
+    """The engine has no voice by the name the routine or --voice asked for: bad input, not a failure."""
+
+    exit_code = 2
 
 
 class AudioError(VoiceguideError):
     """An audio file (music) could not be read or written."""
+
+
+class AudioInputError(AudioError):
+    """A music file the user named is missing, unreadable, empty, too short or not audio: bad input."""
+
+    exit_code = 2
+
+
+class OutputError(VoiceguideError):
+    """An output file could not be written (no space left, read-only or failing disk); the previous file is kept."""

@@ -10,7 +10,9 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from scipy import ndimage, signal
+import soxr
+
+from .dsp import FirStream, cached_ir, fir_filter, running_mean, running_min
 
 BLOCK_S = 0.4
 HOP_S = 0.1
@@ -20,19 +22,27 @@ TRUE_PEAK_OVERSAMPLE = 4
 
 
 @lru_cache(maxsize=8)
-def _k_weighting(sample_rate: int) -> np.ndarray:
-    """The two BS.1770 pre-filter stages (high shelf + high pass) as second-order sections at any rate."""
+def _k_weighting(sample_rate: int) -> tuple:
+    """The two BS.1770 pre-filter stages (high shelf + high pass) as biquads ((b), (a)) at any rate."""
     # Analogue prototypes from the standard, bilinear-transformed (as pyloudnorm does).
     g_db, q, fc = 3.999843853973347, 0.7071752369554196, 1681.974450955533
     k = np.tan(np.pi * fc / sample_rate)
     vh, vb = 10 ** (g_db / 20), 10 ** (g_db / 40)
     a0 = 1 + k / q + k * k
-    shelf = [(vh + vb * k / q + k * k) / a0, 2 * (k * k - vh) / a0, (vh - vb * k / q + k * k) / a0, 1.0, 2 * (k * k - 1) / a0, (1 - k / q + k * k) / a0]
+    shelf = (
+        ((vh + vb * k / q + k * k) / a0, 2 * (k * k - vh) / a0, (vh - vb * k / q + k * k) / a0),
+        (1.0, 2 * (k * k - 1) / a0, (1 - k / q + k * k) / a0),
+    )
     fc, q = 38.13547087602444, 0.5003270373238773
     k = np.tan(np.pi * fc / sample_rate)
     a0 = 1 + k / q + k * k
-    highpass = [1.0, -2.0, 1.0, 1.0, 2 * (k * k - 1) / a0, (1 - k / q + k * k) / a0]
-    return np.array([shelf, highpass])
+    highpass = ((1.0, -2.0, 1.0), (1.0, 2 * (k * k - 1) / a0, (1 - k / q + k * k) / a0))
+    return (shelf, highpass)
+
+
+def _k_filter(sample_rate: int) -> np.ndarray:
+    # 4096 taps: the 38 Hz stage's response has decayed by more than 90 dB by then.
+    return cached_ir(_k_weighting(sample_rate), 4096)
 
 
 def block_powers(samples: np.ndarray, sample_rate: int, channels_weight: float = 1.0) -> np.ndarray:
@@ -44,7 +54,7 @@ def block_powers(samples: np.ndarray, sample_rate: int, channels_weight: float =
     x = np.asarray(samples, dtype=np.float64)
     if x.ndim == 1:
         x = x[:, None]
-    weighted = signal.sosfilt(_k_weighting(sample_rate), x, axis=0)
+    weighted = fir_filter(x, _k_filter(sample_rate))
     power = np.sum(weighted * weighted, axis=1) * channels_weight
     block, hop = int(round(BLOCK_S * sample_rate)), int(round(HOP_S * sample_rate))
     if len(power) < block:
@@ -55,20 +65,26 @@ def block_powers(samples: np.ndarray, sample_rate: int, channels_weight: float =
     return (csum[starts + block] - csum[starts]) / block
 
 
-def hop_energies(samples: np.ndarray, sample_rate: int, channels_weight: float = 1.0) -> np.ndarray:
+def hop_energies(samples: np.ndarray, sample_rate: int, channels_weight: float = 1.0, chunk_hops: int = 50) -> np.ndarray:
     """K-weighted energy (sum of squares over channels) of each 100 ms hop, the last one partial.
 
     Energies of uncorrelated sources add, so a session's gating blocks can be predicted by placing each
-    source's hop energies on the session's hop grid, without rendering anything.
+    source's hop energies on the session's hop grid, without rendering anything. Long inputs (a music
+    track) are filtered a chunk at a time with the filter state carried over, so memory stays small.
     """
-    x = np.asarray(samples, dtype=np.float64)
+    x = np.asarray(samples)
     if x.ndim == 1:
         x = x[:, None]
-    weighted = signal.sosfilt(_k_weighting(sample_rate), x, axis=0)
-    power = np.sum(weighted * weighted, axis=1) * channels_weight
+    stream = FirStream(_k_filter(sample_rate), x.shape[1])
     hop = int(round(HOP_S * sample_rate))
-    padded = np.concatenate([power, np.zeros((-len(power)) % hop)])
-    return padded.reshape(-1, hop).sum(axis=1)
+    out = []
+    step = hop * chunk_hops
+    for start in range(0, x.shape[0], step):
+        weighted = stream.process(x[start : start + step])
+        power = np.sum(weighted * weighted, axis=1) * channels_weight
+        power = np.concatenate([power, np.zeros((-len(power)) % hop)])
+        out.append(power.reshape(-1, hop).sum(axis=1))
+    return np.concatenate(out) if out else np.zeros(0)
 
 
 def loudness_from_hops(hops: np.ndarray, sample_rate: int) -> float:
@@ -114,8 +130,12 @@ def integrated_loudness(samples: np.ndarray, sample_rate: int, chunk_s: float = 
 
 def true_peak(samples: np.ndarray) -> np.ndarray:
     """Per-sample true-peak estimate (4x oversampled magnitude), for mono (n,) input."""
-    up = signal.resample_poly(samples.astype(np.float64), TRUE_PEAK_OVERSAMPLE, 1)
-    return np.abs(up[: len(samples) * TRUE_PEAK_OVERSAMPLE]).reshape(len(samples), TRUE_PEAK_OVERSAMPLE).max(axis=1)
+    n = len(samples)
+    up = soxr.resample(np.asarray(samples, dtype=np.float32), 1, TRUE_PEAK_OVERSAMPLE, quality="HQ")
+    up = np.concatenate([up, np.zeros(max(0, n * TRUE_PEAK_OVERSAMPLE - len(up)), dtype=up.dtype)])
+    peaks = np.abs(up[: n * TRUE_PEAK_OVERSAMPLE]).reshape(n, TRUE_PEAK_OVERSAMPLE).max(axis=1)
+    # The sample values themselves are part of the true-peak envelope.
+    return np.maximum(peaks, np.abs(samples))
 
 
 def true_peak_db(samples: np.ndarray) -> float:
@@ -124,18 +144,21 @@ def true_peak_db(samples: np.ndarray) -> float:
     return 20 * float(np.log10(max(max(peaks), 1e-12)))
 
 
-def limit(samples: np.ndarray, sample_rate: int, ceiling_db: float, smooth_s: float = 0.003) -> np.ndarray:
+def limit(
+    samples: np.ndarray, sample_rate: int, ceiling_db: float, smooth_s: float = 0.003, peaks: np.ndarray | None = None
+) -> np.ndarray:
     """A look-ahead peak limiter for one whole source: true peak stays at or below ceiling_db.
 
     The required gain is min-filtered over twice the smoothing window and then averaged over it, so the
-    smoothed gain never exceeds what any sample in reach needs: no overshoot, no clicks.
+    smoothed gain never exceeds what any sample in reach needs: no overshoot, no clicks. `peaks` are the
+    source's per-sample true peaks if already known (they cost more than the limiting itself).
     """
     ceiling = 10 ** (ceiling_db / 20)
-    peaks = true_peak(samples)
+    peaks = true_peak(samples) if peaks is None else peaks
     if peaks.max() <= ceiling:
         return samples
     need = np.minimum(1.0, ceiling / np.maximum(peaks, 1e-12))
     half = max(1, int(smooth_s * sample_rate))
-    floor = ndimage.minimum_filter1d(need, size=4 * half + 1, mode="nearest")
-    gain = ndimage.uniform_filter1d(floor, size=2 * half + 1, mode="nearest")
+    floor = running_min(need, 4 * half + 1)
+    gain = running_mean(floor, 2 * half + 1)
     return (samples * np.minimum(gain, need)).astype(samples.dtype)

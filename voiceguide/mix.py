@@ -37,7 +37,7 @@ class Clip(Protocol):
     frames: int
     hops: np.ndarray  # K-weighted 100 ms hop energies (loudness.hop_energies)
 
-    def load(self) -> np.ndarray: ...
+    def load(self) -> tuple[np.ndarray, np.ndarray | None]: ...
 
 
 @dataclass(frozen=True)
@@ -133,10 +133,12 @@ class Mixer:
             self._place(voice, self.clips[event.text].hops, frames(event.start_s, sr) // hop)
         chime = np.zeros(n_hops)
         if self.chime_set:
+            kind_hops: dict[str, np.ndarray] = {}
             for event in self.plan.events:
                 if event.type == "chime":
-                    kind_hops = hop_energies(chimes.chime(event.kind, sr, self.chime_set), sr, 2.0)
-                    self._place(chime, kind_hops, frames(event.start_s, sr) // hop)
+                    if event.kind not in kind_hops:
+                        kind_hops[event.kind] = hop_energies(chimes.chime(event.kind, sr, self.chime_set), sr, 2.0)
+                    self._place(chime, kind_hops[event.kind], frames(event.start_s, sr) // hop)
         music = np.zeros(n_hops)
         if self.loop is not None:
             if music_lufs is None:
@@ -189,7 +191,9 @@ class Mixer:
                 samples = chimes.chime(key.kind, self.sample_rate, self.chime_set) * np.float32(self.chime_gain)
             else:
                 # Levelled, then limited as a whole clip: deterministic, so block size never matters.
-                samples = limit(self.clips[key].load() * np.float32(self.voice_gain), self.sample_rate, VOICE_CEILING_DBTP)
+                raw, peaks = self.clips[key].load()
+                gain = np.float32(self.voice_gain)
+                samples = limit(raw * gain, self.sample_rate, VOICE_CEILING_DBTP, peaks=None if peaks is None else peaks * gain)
             self._loaded[key] = samples
         return samples
 

@@ -26,7 +26,9 @@ MAX_SESSION_S = 6 * 3600.0
 MAX_NODES = 50_000
 MAX_FILE_BYTES = 2_000_000
 
-TOP_KEYS = ("title", "description", "language", "voice", "pace", "music", "chimes", "lead_in", "intro", "outro", "sections")
+TOP_KEYS = (
+    "title", "description", "language", "voice", "pace", "music", "chimes", "lead_in", "preview", "intro", "outro", "sections",
+)
 VOICE_KEYS = ("name", "rate_wpm", "volume", "preset")
 MUSIC_KEYS = ("track", "volume_db", "duck_db")
 VOICE_PRESETS = ("plain", "soft")
@@ -34,7 +36,20 @@ CHIME_SETS = ("bowl", "bell", "wood", "none")
 DEFAULT_CHIMES = "bowl"
 DEFAULT_DUCK_DB = -12.0
 SECTION_KEYS = ("title", "steps")
-STEP_KEYS = ("say", "hold", "repeat", "every", "count", "sides", "pause")
+STEP_KEYS = ("say", "hold", "repeat", "every", "count", "tick", "sides", "preview", "pause", "breathe")
+# `count:` values; true means "numbers", false means no count.
+COUNT_MODES = ("numbers", "countdown", "ticks")
+BREATHE_KEYS = ("in", "hold", "out", "cycles")
+BREATHE_STEP_KEYS = ("say", "breathe")
+DEFAULT_BREATH_CYCLES = 3
+BREATH_PHASE_MIN_S = 1.0
+BREATH_PHASE_MAX_S = 30.0
+MAX_BREATH_CYCLES = 50
+# Words people reach for inside `breathe:` that difflib cannot match to the real keys.
+_BREATHE_HINTS = {"inhale": "in", "exhale": "out", "breathe_in": "in", "breathe_out": "out", "pause": "hold",
+                  "rounds": "cycles", "repeat": "cycles", "times": "cycles", "breaths": "cycles"}
+# `sides: true` in the routine's language (other languages get the English labels).
+DEFAULT_SIDE_LABELS = {"en": ("left", "right"), "ko": ("왼쪽", "오른쪽")}
 
 
 @dataclass(frozen=True)
@@ -59,9 +74,22 @@ class SayStep:
     hold_s: float | None = None
     repeat: int | None = None
     every_s: float = DEFAULT_STROKE_S
-    count: bool = False
+    # None (no count), "numbers", "countdown" or "ticks"; True/False are accepted and mean "numbers"/None.
+    count: str | None = None
     sides: tuple[str, str] | None = None
     line: int | None = None
+    # A quiet metronome tick every `every_s` (scaled by pace) through a hold.
+    tick: bool = False
+    # Speak a "Next: ..." preview near the end of this step's action: None follows the routine's `preview`.
+    preview: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.count is True:
+            object.__setattr__(self, "count", "numbers")
+        elif self.count is False or self.count == "none":
+            object.__setattr__(self, "count", None)
+        elif self.count not in (None, *COUNT_MODES):
+            raise ValueError(f"count must be one of {COUNT_MODES}, True, False or None, not {self.count!r}")
 
     @property
     def action_s(self) -> float:
@@ -79,7 +107,28 @@ class PauseStep:
     line: int | None = None
 
 
-Step = SayStep | PauseStep
+@dataclass(frozen=True)
+class BreatheStep:
+    """Guided breathing: `cycles` x (in, hold, out) seconds, never scaled by pace (it is the listener's breath)."""
+
+    in_s: float
+    out_s: float
+    hold_s: float = 0.0
+    cycles: int = DEFAULT_BREATH_CYCLES
+    say: str | None = None
+    line: int | None = None
+
+    @property
+    def cycle_s(self) -> float:
+        return self.in_s + self.hold_s + self.out_s
+
+    @property
+    def action_s(self) -> float:
+        """Breathing time at any pace (before a cue word that is longer than its phase lengthens it)."""
+        return self.cycles * self.cycle_s
+
+
+Step = SayStep | PauseStep | BreatheStep
 
 
 @dataclass(frozen=True)
@@ -100,6 +149,8 @@ class Routine:
     music: MusicSettings | None = None
     chimes: str = DEFAULT_CHIMES
     lead_in_s: float = DEFAULT_LEAD_IN_S
+    # Speak a short "Next: ..." preview near the end of each step's action (steps may opt out).
+    preview: bool = False
     intro: str | None = None
     outro: str | None = None
     source: str = "<routine>"
@@ -255,6 +306,7 @@ class _Validator:
         self.source = source
         self.base_dir = base_dir
         self.problems: list[Problem] = []
+        self.lang = "en"
 
     def fail(self, node: yaml.Node | None, message: str) -> None:
         if node is None:
@@ -265,7 +317,10 @@ class _Validator:
 
     # ----- generic node helpers
 
-    def mapping(self, node: yaml.Node, what: str, allowed: tuple[str, ...]) -> dict[str, tuple[yaml.Node, yaml.Node]] | None:
+    def mapping(
+        self, node: yaml.Node, what: str, allowed: tuple[str, ...], hints: dict[str, str] | None = None
+    ) -> dict[str, tuple[yaml.Node, yaml.Node]] | None:
+        """The keys of a mapping node; unknown keys are reported with a close match (or `hints[key]`)."""
         if not isinstance(node, yaml.MappingNode):
             self.fail(node, f"{what} must be a mapping of keys to values ({', '.join(allowed)})")
             return None
@@ -276,7 +331,8 @@ class _Validator:
                 self.fail(key_node, f"{what}: keys must be plain names ({', '.join(allowed)})")
                 continue
             if key not in allowed:
-                self.fail(key_node, f"unknown key '{key}' in {what}{_did_you_mean(key, allowed)}; allowed keys: {', '.join(allowed)}")
+                hint = f" (did you mean '{hints[key.lower()]}'?)" if hints and key.lower() in hints else _did_you_mean(key, allowed)
+                self.fail(key_node, f"unknown key '{key}' in {what}{hint}; allowed keys: {', '.join(allowed)}")
                 continue
             if key in out:
                 self.fail(key_node, f"'{key}' appears twice in {what}: keep one")
@@ -372,6 +428,7 @@ class _Validator:
         take("title", lambda n: self.text(n, "title"))
         take("description", lambda n: self.text(n, "description"))
         take("language", self.language)
+        self.lang = fields.get("language", "en")
         take("voice", self.voice)
         take("pace", lambda n: self.number(n, "pace", 0.25, 4.0))
         if "music" in keys:
@@ -380,6 +437,7 @@ class _Validator:
             fields["music"] = self.default_music()
         take("chimes", lambda n: self.choice(n, "chimes", CHIME_SETS))
         take("lead_in", lambda n: self.duration(n, "lead_in", allow_zero=True))
+        take("preview", lambda n: self.boolean(n, "preview"))
         take("intro", lambda n: self.text(n, "intro"))
         take("outro", lambda n: self.text(n, "outro"))
         if "sections" not in keys:
@@ -389,7 +447,8 @@ class _Validator:
         if not self.problems:
             pace = fields.get("pace", 1.0)
             action_s = sum(
-                (s.pause_s if isinstance(s, PauseStep) else s.action_s * (2 if s.sides else 1)) / pace
+                s.action_s if isinstance(s, BreatheStep)  # breathing is not scaled by pace
+                else (s.pause_s if isinstance(s, PauseStep) else s.action_s * (2 if s.sides else 1)) / pace
                 for sec in fields["sections"]
                 for s in sec.steps
             )
@@ -532,13 +591,17 @@ class _Validator:
                 return None
             seconds = self.duration(keys["pause"][1], "pause")
             return PauseStep(pause_s=seconds, line=line) if seconds is not None else None
+        if "breathe" in keys:
+            return self.breathe_step(keys, line)
         if "say" not in keys:
             self.fail(node, "step is missing 'say' (the instruction to speak), or use 'pause: 5s' for a quiet step")
             return None
         say = self.text(keys["say"][1], "say")
         hold = repeat = None
         every = DEFAULT_STROKE_S
-        count = False
+        count = None
+        tick = False
+        preview = None
         sides = None
         if "hold" in keys and "repeat" in keys:
             self.fail(keys["repeat"][0], "use either 'hold' (a time) or 'repeat' (a number of strokes), not both")
@@ -546,28 +609,122 @@ class _Validator:
             hold = self.duration(keys["hold"][1], "hold")
         if "repeat" in keys:
             repeat = self.number(keys["repeat"][1], "repeat", 1, MAX_REPEAT, integer=True)
+        if "tick" in keys:
+            tick = bool(self.boolean(keys["tick"][1], "tick"))
+            if tick and "hold" not in keys:
+                if "repeat" in keys:
+                    self.fail(keys["tick"][0], "'tick: true' is a metronome for a 'hold'; with 'repeat' write 'count: ticks' for a tick on each stroke")
+                else:
+                    self.fail(keys["tick"][0], "'tick: true' needs 'hold' (the time to tick through, every 'every' seconds)")
         if "every" in keys:
-            if "repeat" not in keys:
-                self.fail(keys["every"][0], "'every' (seconds per stroke) needs 'repeat' (how many strokes)")
+            if "repeat" not in keys and not ("hold" in keys and tick):
+                self.fail(keys["every"][0], "'every' (seconds per stroke) needs 'repeat' (how many strokes), or 'hold' with 'tick: true'")
             every = self.duration(keys["every"][1], "every") or DEFAULT_STROKE_S
             if every > 60:
                 self.fail(keys["every"][1], f"every is {_fmt(every)} s per stroke; at most 60 s (use 'hold' for long actions)")
         if "count" in keys:
-            count = bool(self.boolean(keys["count"][1], "count"))
+            count = self.count_mode(keys["count"][1])
             if count and "repeat" not in keys:
-                self.fail(keys["count"][0], "'count: true' needs 'repeat' (the number of strokes to count)")
+                self.fail(keys["count"][0], f"'count: {keys['count'][1].value}' needs 'repeat' (the number of strokes to count)")
+        if "preview" in keys:
+            preview = self.boolean(keys["preview"][1], "preview")
         if "sides" in keys:
             sides = self.sides(keys["sides"][1])
             if sides is not None and hold is None and repeat is None and "hold" not in keys and "repeat" not in keys:
                 self.fail(keys["sides"][0], "'sides' needs an action time on each side: add 'hold' or 'repeat'")
         if len(self.problems) > before or say is None:
             return None
-        return SayStep(say=say, hold_s=hold, repeat=repeat, every_s=every, count=count, sides=sides, line=line)
+        return SayStep(say=say, hold_s=hold, repeat=repeat, every_s=every, count=count, sides=sides, line=line, tick=tick, preview=preview)
+
+    def count_mode(self, node: yaml.Node) -> str | None:
+        value = self.scalar(node)
+        if value is True:
+            return "numbers"
+        if value is False or value is None:
+            return None
+        allowed = ("true", "false", *COUNT_MODES)
+        if isinstance(value, str) and value.strip().lower() in (*COUNT_MODES, "none"):
+            word = value.strip().lower()
+            return None if word == "none" else word
+        if not isinstance(node, yaml.ScalarNode):
+            self.fail(node, f"count must be one of: {', '.join(allowed)}")
+            return None
+        shown = value if isinstance(value, str) else node.value
+        self.fail(node, f"count '{shown}' is not one of: {', '.join(allowed)}{_did_you_mean(str(shown), allowed)}")
+        return None
+
+    def breathe_step(self, keys: dict[str, tuple[yaml.Node, yaml.Node]], line: int) -> BreatheStep | None:
+        before = len(self.problems)
+        extra = [k for k in keys if k not in BREATHE_STEP_KEYS]
+        if extra:
+            hint = "; the breathing phases go inside it: breathe: {in: 4, hold: 7, out: 8}" if extra[0] == "hold" else ""
+            self.fail(keys[extra[0]][0], f"a breathing step takes only 'breathe' and an optional 'say', not '{extra[0]}'{hint}")
+        say = self.text(keys["say"][1], "say") if "say" in keys else None
+        node = keys["breathe"][1]
+        if isinstance(node, yaml.ScalarNode):
+            phases = self.breath_pattern(node)
+        else:
+            phases = self.breath_mapping(node)
+        if phases is None or len(self.problems) > before:
+            return None
+        in_s, hold_s, out_s, cycles = phases
+        return BreatheStep(in_s=in_s, hold_s=hold_s, out_s=out_s, cycles=cycles, say=say, line=line)
+
+    _PATTERN_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*-\s*(\d+(?:\.\d+)?)(?:\s*-\s*(\d+(?:\.\d+)?))?\s*$")
+
+    def breath_pattern(self, node: yaml.Node) -> tuple[float, float, float, int] | None:
+        """`breathe: 4-7-8` (in-hold-out) or `breathe: 4-6` (in-out), three cycles."""
+        match = self._PATTERN_RE.match(str(node.value))
+        if not match:
+            self.fail(node, "breathe must be a mapping such as {in: 4, hold: 7, out: 8, cycles: 3}, or a pattern such as 4-7-8 (in-hold-out seconds)")
+            return None
+        numbers = [float(g) for g in match.groups() if g is not None]
+        in_s, hold_s, out_s = (numbers[0], 0.0, numbers[1]) if len(numbers) == 2 else numbers
+        ok = all([self.breath_phase_ok(node, name, value) for name, value in (("in", in_s), ("hold", hold_s), ("out", out_s))])
+        return (in_s, hold_s, out_s, DEFAULT_BREATH_CYCLES) if ok else None
+
+    def breath_phase_ok(self, node: yaml.Node, name: str, seconds: float) -> bool:
+        if (name == "hold" and seconds == 0) or BREATH_PHASE_MIN_S <= seconds <= BREATH_PHASE_MAX_S:
+            return True
+        zero = " (or 0 for no hold)" if name == "hold" else ""
+        self.fail(node, f"breathe {name} is {_fmt(seconds)} s; a breathing phase lasts {_fmt(BREATH_PHASE_MIN_S)} to {_fmt(BREATH_PHASE_MAX_S)} s{zero}")
+        return False
+
+    def breath_mapping(self, node: yaml.Node) -> tuple[float, float, float, int] | None:
+        if not isinstance(node, yaml.MappingNode):
+            self.fail(node, "breathe must be a mapping such as {in: 4, hold: 7, out: 8, cycles: 3}, or a pattern such as 4-7-8")
+            return None
+        keys = self.mapping(node, "breathe", BREATHE_KEYS, hints=_BREATHE_HINTS)
+        if keys is None:
+            return None
+        ok = True
+        phases: dict[str, float] = {"hold": 0.0}
+        for name in ("in", "out"):
+            if name not in keys:
+                self.fail(node, f"breathe is missing '{name}' (seconds to breathe {name}), such as {{in: 4, hold: 7, out: 8}}")
+                ok = False
+        for name in ("in", "hold", "out"):
+            if name in keys:
+                seconds = self.duration(keys[name][1], f"breathe {name}", allow_zero=name == "hold")
+                if seconds is None or not self.breath_phase_ok(keys[name][1], name, seconds):
+                    ok = False
+                else:
+                    phases[name] = seconds
+        cycles = DEFAULT_BREATH_CYCLES
+        if "cycles" in keys:
+            value = self.number(keys["cycles"][1], "breathe cycles", 1, MAX_BREATH_CYCLES, integer=True)
+            if value is None:
+                ok = False
+            else:
+                cycles = int(value)
+        if not ok:
+            return None
+        return phases["in"], phases["hold"], phases["out"], cycles
 
     def sides(self, node: yaml.Node) -> tuple[str, str] | None:
         value = self.scalar(node)
         if value is True:
-            return ("left", "right")
+            return DEFAULT_SIDE_LABELS.get(_primary_language(self.lang), DEFAULT_SIDE_LABELS["en"])
         if value is False:
             return None
         if not isinstance(node, yaml.SequenceNode) or len(node.value) != 2:
@@ -583,6 +740,11 @@ class _Validator:
 
 
 _NOT_SCALAR = object()
+
+
+def _primary_language(code: str) -> str:
+    """'ko-KR' -> 'ko'."""
+    return re.split(r"[-_]", code or "en")[0].lower()
 
 
 def _fmt(value: float) -> str:

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import secrets
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from ..errors import UsageError
+from ..errors import OutputError, UsageError
 from .encoders import ENCODERS, Encoder, encode_blocks, open_encoder
 
 __all__ = ["ENCODERS", "Encoder", "atomic_output", "check_output_path", "encode_blocks", "open_encoder"]
+
+# OSErrors that mean "this output cannot be written here", whatever was being written: one clear message.
+WRITE_FAILURES = {
+    errno.ENOSPC: "no space left on the device; free some space and run again",
+    errno.EDQUOT: "the disk quota is exceeded; free some space and run again",
+    errno.EFBIG: "the file is too large for this file system",
+    errno.EROFS: "the file system is read-only",
+    errno.EIO: "an input/output error (is the disk failing or removed?)",
+}
 
 
 def check_output_path(path: Path, force: bool) -> None:
@@ -23,25 +34,67 @@ def check_output_path(path: Path, force: bool) -> None:
         raise UsageError(f"{path} is a folder; give a file name such as {path / 'session.mp3'}")
     if path.exists() and not force:
         raise UsageError(f"{path} already exists; use --force to overwrite it")
+    if path.exists() and not path.is_file():
+        raise UsageError(f"{path} exists and is not a regular file; give another output name")
     folder = path.parent if str(path.parent) else Path(".")
+    for parent in (folder, *folder.parents):
+        if parent.exists() and not parent.is_dir():
+            raise UsageError(f"cannot write {path}: {parent} is a file, not a folder")
     if not folder.is_dir():
         raise UsageError(f"the output folder {folder} does not exist; create it first")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise UsageError(f"the output folder {folder} is not writable")
+    # Permissions are not the whole story (a read-only mount, root on some file systems): try it.
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".probe")
+    except OSError as exc:
+        raise UsageError(f"the output folder {folder} is not writable ({exc.strerror or exc})") from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def _remove(path: Path) -> None:
+    """Delete a temporary file even if Ctrl-C arrives while doing so."""
+    try:
+        path.unlink(missing_ok=True)
+    except KeyboardInterrupt:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        raise
+    except OSError:
+        pass  # nothing more can be done; the name starts with "." and ends with ".part"
 
 
 @contextmanager
 def atomic_output(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it into place only if the block succeeds."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=".part")
-    os.close(fd)
-    tmp_path = Path(tmp)
+    """Yield a temporary path beside `path`; rename it into place only if the block succeeds.
+
+    The temporary file (".NAME.RANDOM.part") is removed whatever happens: an exception, Ctrl-C or SIGTERM
+    (voiceguide's CLI turns SIGTERM into KeyboardInterrupt). So `path` holds either its previous content or
+    the complete new file. Write failures such as a full disk become OutputError.
+    """
+    folder = path.parent if str(path.parent) else Path(".")
+    # The name is chosen before the file exists, so no moment has a file on disk that `finally` does not know.
+    tmp_path = folder / f".{path.name}.{secrets.token_hex(4)}.part"
     try:
+        try:
+            fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as exc:
+            raise OutputError(f"cannot create a file in {folder}: {exc.strerror or exc}") from None
+        os.close(fd)
         yield tmp_path
-        # mkstemp creates 0600; the user's file should get the usual permissions.
+        # The temporary file was created 0600; the user's file gets the usual permissions.
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp_path, 0o666 & ~umask)
         os.replace(tmp_path, path)
+    except OSError as exc:
+        reason = WRITE_FAILURES.get(exc.errno)
+        if reason is None:
+            raise
+        kept = "the previous file is unchanged" if path.exists() else "nothing was written"
+        raise OutputError(f"could not write {path}: {reason} ({kept})") from exc
     finally:
-        tmp_path.unlink(missing_ok=True)
+        _remove(tmp_path)

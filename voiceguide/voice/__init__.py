@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -78,19 +79,23 @@ def prepare_clips(
     if progress:
         progress(done, len(texts))
     if missing:
-        with cache.scratch_dir() as scratch:
+        # Processing a clip (filters, loudness, true peaks) runs on threads while the engine's worker
+        # processes synthesise the next ones; numpy and soxr release the GIL for the heavy parts.
+        with cache.scratch_dir() as scratch, ThreadPoolExecutor(max_workers=2) as pool:
+            futures = {}
 
             def on_clip(text: str, path: Path) -> None:
-                nonlocal done
                 stored = cache.put(keys[text], path)
-                clips[text] = ClipRef.measure(stored, sample_rate, options.preset)
+                futures[text] = pool.submit(ClipRef.measure, stored, sample_rate, options.preset)
                 stats.synthesized += 1
                 stats.texts_synthesized.append(text)
+
+            engine.synthesize(missing, options, Path(scratch), on_clip)
+            for text, future in futures.items():
+                clips[text] = future.result()
                 done += 1
                 if progress:
                     progress(done, len(texts))
-
-            engine.synthesize(missing, options, Path(scratch), on_clip)
     absent = [t for t in texts if t not in clips]
     if absent:
         raise EngineError(f"the engine produced no clip for {absent[0]!r}")

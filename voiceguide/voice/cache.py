@@ -1,13 +1,21 @@
-"""Content-addressed clip cache: one WAV per (engine, engine version, voice, rate, volume, text)."""
+"""Content-addressed clip cache: one WAV per (engine, engine version, voice, rate, volume, text).
+
+The cache is an optimisation, never a reason to fail: an entry that is truncated or garbage is dropped and
+synthesised again, a cache folder that cannot be written falls back to a private temporary folder (with a
+warning) that is removed when the process ends, and renders running at once share it safely (entries appear
+by atomic rename, so a reader sees a whole clip or none).
+"""
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import os
+import shutil
+import struct
 import tempfile
 import warnings
-import wave
 from pathlib import Path
 
 CACHE_FORMAT = 1
@@ -37,6 +45,35 @@ def clip_key(engine: str, engine_version: str, voice: str | None, rate_wpm: int,
     return hashlib.sha256(json.dumps(identity, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
+def wav_is_complete(path: Path) -> bool:
+    """A readable RIFF/WAVE file whose data chunk holds audio and fits in the file (not truncated)."""
+    try:
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            head = handle.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return False
+            position, has_format = 12, False
+            while position + 8 <= size:
+                handle.seek(position)
+                chunk_id, chunk_size = struct.unpack("<4sI", handle.read(8))
+                if chunk_id == b"fmt ":
+                    has_format = True
+                elif chunk_id == b"data":
+                    return has_format and 0 < chunk_size and position + 8 + chunk_size <= size
+                position += 8 + chunk_size + (chunk_size & 1)
+        return False
+    except (OSError, struct.error):
+        return False
+
+
+def _private_dir() -> Path:
+    """A temporary folder for this process only, removed when it exits."""
+    folder = Path(tempfile.mkdtemp(prefix="voiceguide-clips-"))
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
+
+
 class ClipCache:
     def __init__(self, root: Path | None = None):
         self.root = Path(root) if root is not None else default_cache_dir()
@@ -45,33 +82,54 @@ class ClipCache:
             probe = tempfile.NamedTemporaryFile(dir=self.root, prefix=".probe-", delete=True)  # noqa: SIM115
             probe.close()
         except OSError as exc:
-            fallback = Path(tempfile.mkdtemp(prefix="voiceguide-clips-"))
-            warnings.warn(f"clip cache {self.root} is not writable ({exc.strerror or exc}); using {fallback} for this run")
-            self.root = fallback
+            self._fall_back(exc)
+
+    def _fall_back(self, exc: OSError) -> None:
+        previous = self.root
+        self.root = _private_dir()
+        warnings.warn(
+            f"clip cache {previous} is not writable ({exc.strerror or exc}); rendering without it "
+            f"(set VOICEGUIDE_CACHE_DIR to a writable folder to keep clips between runs)",
+            stacklevel=3,
+        )
 
     def path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.wav"
 
     def get(self, key: str) -> Path | None:
         path = self.path(key)
-        if not path.is_file():
-            return None
         try:
-            with wave.open(str(path), "rb") as wav:
-                if wav.getnframes() > 0:
-                    return path
-        except (OSError, EOFError, wave.Error):
+            if not path.is_file():
+                return None
+        except OSError:
+            return None
+        if wav_is_complete(path):
+            return path
+        # Truncated or garbage entry: drop it so it is synthesised again (another render may already have).
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:
             pass
-        # Truncated or garbage entry: drop it so it is synthesised again.
-        path.unlink(missing_ok=True)
         return None
 
     def put(self, key: str, source: Path) -> Path:
         target = self.path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(source, target)  # atomic: readers see the whole clip or none
-        return target
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(source, target)  # atomic: readers see the whole clip or none
+            return target
+        except OSError as exc:
+            # The cache went bad mid-run (disk full, folder removed or made read-only): keep going without it.
+            self._fall_back(exc)
+            target = self.path(key)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(source), str(target))
+            return target
 
     def scratch_dir(self) -> tempfile.TemporaryDirectory:
         # Same filesystem as the cache, so put() is a rename, not a copy.
-        return tempfile.TemporaryDirectory(dir=self.root, prefix=".tmp-")
+        try:
+            return tempfile.TemporaryDirectory(dir=self.root, prefix=".tmp-")
+        except OSError as exc:
+            self._fall_back(exc)
+            return tempfile.TemporaryDirectory(dir=self.root, prefix=".tmp-")

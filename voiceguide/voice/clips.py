@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import soundfile
 import soxr
-from scipy import signal
+
+from ..dsp import biquad_highpass, biquad_lowpass, cached_ir, fir_filter
 
 from ..errors import EngineError
-from ..loudness import hop_energies
+from ..loudness import hop_energies, true_peak
 
 # Relative to the clip's own peak, so quiet and loud voices trim alike.
 TRIM_THRESHOLD_DB = -40.0
@@ -44,6 +47,8 @@ HIGHPASS_HZ = 70.0
 SHELF_HZ, SHELF_DB = 6000.0, -4.0
 SOFT_LOWPASS_HZ = 7500.0
 SOFT_REVERB_S, SOFT_REVERB_WET = 0.45, 0.16
+# The voice filters' impulse responses have decayed below -100 dB well within this many taps.
+VOICE_TAPS = 2048
 
 
 def _soft_room(sample_rate: int) -> np.ndarray:
@@ -52,20 +57,30 @@ def _soft_room(sample_rate: int) -> np.ndarray:
     n = int(SOFT_REVERB_S * sample_rate)
     t = np.arange(n) / sample_rate
     ir = rng.standard_normal(n) * np.exp(-t / (SOFT_REVERB_S / 6.9))  # -60 dB at the end
-    ir = signal.sosfilt(signal.butter(2, 3500, "low", fs=sample_rate, output="sos"), ir)
+    ir = fir_filter(ir, cached_ir((biquad_lowpass(3500, 0.7071, sample_rate),), VOICE_TAPS))
     ir[: int(0.012 * sample_rate)] = 0.0  # early gap before the first reflections
     return ir / np.sqrt(np.sum(ir**2))
 
 
+@lru_cache(maxsize=8)
+def _voice_filter(sample_rate: int, preset: str) -> np.ndarray:
+    """One FIR for the whole voice chain: high-pass, then a shelf that softens sibilance (and for the soft
+    preset a gentle low-pass)."""
+    highpass = cached_ir((biquad_highpass(HIGHPASS_HZ, 0.7071, sample_rate),), VOICE_TAPS)
+    highs = fir_filter(highpass, cached_ir((biquad_highpass(SHELF_HZ, 0.7071, sample_rate),), VOICE_TAPS))
+    h = highpass - (1 - 10 ** (SHELF_DB / 20)) * highs
+    if preset == "soft":
+        h = fir_filter(h, cached_ir((biquad_lowpass(SOFT_LOWPASS_HZ, 0.7071, sample_rate),), VOICE_TAPS))
+    h.setflags(write=False)
+    return h
+
+
 def polish(samples: np.ndarray, sample_rate: int, preset: str = "plain") -> np.ndarray:
     """High-pass, soften sibilance, and for the soft preset darken and add a small room."""
-    x = samples.astype(np.float64)
-    x = signal.sosfilt(signal.butter(2, HIGHPASS_HZ, "high", fs=sample_rate, output="sos"), x)
-    highs = signal.sosfilt(signal.butter(2, SHELF_HZ, "high", fs=sample_rate, output="sos"), x)
-    x = x - (1 - 10 ** (SHELF_DB / 20)) * highs
+    x = fir_filter(samples.astype(np.float64), _voice_filter(sample_rate, preset))
     if preset == "soft":
-        x = signal.sosfilt(signal.butter(2, SOFT_LOWPASS_HZ, "low", fs=sample_rate, output="sos"), x)
-        wet = signal.fftconvolve(x, _soft_room(sample_rate))
+        room = _soft_room(sample_rate)
+        wet = fir_filter(np.concatenate([x, np.zeros(len(room) - 1)]), room)
         x = np.concatenate([x, np.zeros(len(wet) - len(x))]) * (1 - SOFT_REVERB_WET) + SOFT_REVERB_WET * wet
         x = trim_silence(x, sample_rate)  # the reverb tail is kept only while audible
     return x.astype(np.float32)
@@ -86,12 +101,21 @@ def load_clip(path: Path, sample_rate: int, preset: str = "plain") -> np.ndarray
     return apply_fades(np.ascontiguousarray(mono, dtype=np.float32), sample_rate)
 
 
+# Bump when polish() or anything else that shapes a mix-ready clip changes: processed clips are cached.
+PROCESS_VERSION = 1
+
+
+def _processed_path(source: Path, sample_rate: int, preset: str) -> Path:
+    return source.with_name(f"{source.stem}.{preset}.{sample_rate}.v{PROCESS_VERSION}.npz")
+
+
 @dataclass(frozen=True)
 class ClipRef:
     """A mix-ready clip kept on disk: its length and level are known, its samples are loaded when needed.
 
     Holding every clip of a long session in memory would grow with session length; the mixer loads each
-    one only while it sounds.
+    one only while it sounds. The processed clip (samples, per-sample true peaks, loudness hops) is cached
+    beside the engine's WAV, so a warm render does no signal processing per clip at all.
     """
 
     path: Path
@@ -102,11 +126,33 @@ class ClipRef:
 
     @classmethod
     def measure(cls, path: Path, sample_rate: int, preset: str = "plain") -> ClipRef:
+        processed = _processed_path(path, sample_rate, preset)
+        try:
+            with np.load(processed) as stored:  # only the small arrays are read here
+                return cls(path, sample_rate, preset, int(stored["frames"]), stored["hops"])
+        except (OSError, ValueError, KeyError, EOFError):
+            pass
         samples = load_clip(path, sample_rate, preset)
-        return cls(path, sample_rate, preset, len(samples), hop_energies(samples, sample_rate, channels_weight=2.0))
+        hops = hop_energies(samples, sample_rate, channels_weight=2.0)
+        tmp = processed.with_name(f".{processed.name}.{os.getpid()}.tmp")
+        try:
+            with open(tmp, "wb") as f:
+                np.savez(f, samples=samples, peaks=true_peak(samples).astype(np.float32), hops=hops, frames=len(samples))
+            os.replace(tmp, processed)
+        except OSError:
+            tmp.unlink(missing_ok=True)  # an unwritable cache only means processing again next time
+        return cls(path, sample_rate, preset, len(samples), hops)
 
-    def load(self) -> np.ndarray:
-        return load_clip(self.path, self.sample_rate, self.preset)
+    def load(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """Samples and their per-sample true peaks (None when they must be computed)."""
+        try:
+            with np.load(_processed_path(self.path, self.sample_rate, self.preset)) as stored:
+                samples, peaks = stored["samples"], stored["peaks"]
+            if len(samples) == self.frames and len(peaks) == self.frames:
+                return samples, peaks
+        except (OSError, ValueError, KeyError, EOFError):
+            pass
+        return load_clip(self.path, self.sample_rate, self.preset), None
 
 
 @dataclass(frozen=True)
@@ -124,5 +170,5 @@ class MemoryClip:
     def hops(self) -> np.ndarray:
         return hop_energies(self.samples, self.sample_rate, channels_weight=2.0)
 
-    def load(self) -> np.ndarray:
-        return self.samples
+    def load(self) -> tuple[np.ndarray, np.ndarray | None]:
+        return self.samples, None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import queue
 import subprocess
@@ -11,12 +12,20 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from ..errors import EngineError
+from ..errors import EngineError, UnknownVoiceError
 from . import espeak_setup
 from .base import Engine, VoiceInfo, VoiceOptions
+from .cache import wav_is_complete
 from .pyttsx3_worker import Channel
 
+# How a worker is started: a fresh interpreter running pyttsx3_worker. A seam for tests, which put a worker
+# that hangs, crashes or writes broken clips here.
+WORKER_COMMAND = [sys.executable, "-m", "voiceguide.voice.pyttsx3_worker"]
 START_TIMEOUT_S = 60.0
+VOICES_TIMEOUT_S = 30.0
+# The worker enforces each utterance's own timeout; the parent gives it this much longer before it gives up
+# on the worker (hung in native code, say) and kills it.
+REPLY_GRACE_S = 5.0
 
 
 def _timeout_s(text: str) -> float:
@@ -31,17 +40,21 @@ class _Worker:
     """
 
     def __init__(self, replies: queue.Queue):
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "voiceguide.voice.pyttsx3_worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
+        try:
+            self.process = subprocess.Popen(
+                list(WORKER_COMMAND),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
+        except OSError as exc:
+            raise EngineError(f"the text-to-speech worker could not be started: {exc.strerror or exc}") from None
         self.channel = Channel(self.process.stdout, self.process.stdin)
         self.replies = replies
         self.ready = False
         self.job: tuple | None = None
         self.deadline = 0.0
+        self.timeout_s = 0.0
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
@@ -106,25 +119,41 @@ class Pyttsx3Engine(Engine):
 
     def _start(self, count: int) -> list[_Worker]:
         """Start workers in parallel and wait until each has its engine up."""
-        while len(self._pool) < count:
-            self._pool.append(_Worker(self._replies))
+        try:
+            while len(self._pool) < count:
+                self._pool.append(_Worker(self._replies))
+        except EngineError:
+            self.close()
+            raise
         deadline = time.monotonic() + START_TIMEOUT_S
+        # While a replacement starts, the other workers keep answering: their replies are for synthesize().
+        deferred = []
         while not all(w.ready for w in self._pool[:count]):
             item = self._next_reply(max(0.0, deadline - time.monotonic()))
             if item is None:
-                self.close()
-                raise EngineError(f"the text-to-speech engine did not start within {START_TIMEOUT_S:.0f} s")
+                self.close(kill=True)
+                raise EngineError(f"the text-to-speech engine did not start within {START_TIMEOUT_S:g} s")
             worker, message = item
+            if worker not in self._pool:
+                continue  # the end of a worker that was replaced
+            if worker.ready:
+                deferred.append(item)
+                continue
             if message[0] == "ready":
                 worker.ready = True
                 continue
-            code = worker.process.poll()
-            self.close()
+            try:
+                code = worker.process.wait(1)
+            except subprocess.TimeoutExpired:
+                code = None
+            self.close(kill=True)
             if message[0] == "fatal":
                 raise EngineError(f"no text-to-speech engine works here ({message[1]}); {espeak_setup.install_hint()}")
             raise EngineError(
                 f"the text-to-speech engine exited while starting (exit code {code}); {espeak_setup.install_hint()}"
             )
+        for item in deferred:
+            self._replies.put(item)
         return self._pool[:count]
 
     def _replace(self, worker: _Worker) -> _Worker:
@@ -135,17 +164,37 @@ class Pyttsx3Engine(Engine):
         return self._pool[index]
 
     def voices(self) -> list[VoiceInfo]:
-        worker = self._start(1)[0]
+        return self._voices_of(self._start(1)[0])
+
+    def _voices_of(self, worker: _Worker) -> list[VoiceInfo]:
         worker.send(("voices",))
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + VOICES_TIMEOUT_S
         while True:
             item = self._next_reply(max(0.0, deadline - time.monotonic()))
             if item is None:
-                raise EngineError("the text-to-speech engine did not list its voices within 30 s")
+                raise EngineError(f"the text-to-speech engine did not list its voices within {VOICES_TIMEOUT_S:.0f} s")
             if item[0] is worker and item[1][0] == "voices":
                 return [VoiceInfo(id=i, name=n, languages=tuple(lang), gender=g, engine=self.name) for i, n, lang, g in item[1][1]]
             if item[0] is worker and item[1][0] == "eof":
                 raise EngineError("the text-to-speech engine exited while listing voices")
+
+    def _unknown_voice(self, worker: _Worker, voice: str | None, detail: str) -> EngineError:
+        """The error for a voice the engine refused: close matches from the installed voices when it is unknown."""
+        try:
+            voices = self._voices_of(worker)
+        except EngineError:
+            voices = []
+        names = {v.id for v in voices} | {v.name for v in voices} | {lang for v in voices for lang in v.languages}
+        wanted = (voice or "").lower()
+        if voices and any(wanted == n.lower() for n in names):
+            return EngineError(f"the text-to-speech engine refused the voice settings: {detail}")
+        by_lower = {n.lower(): n for n in names}
+        close = [by_lower[m] for m in difflib.get_close_matches(wanted, list(by_lower), n=3, cutoff=0.6)]
+        hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+        return UnknownVoiceError(
+            f"unknown voice {voice!r}{hint}: run 'voiceguide voices' to list the installed voices, "
+            "then use --voice or the routine's 'voice:'"
+        )
 
     def synthesize(
         self,
@@ -168,16 +217,31 @@ class Pyttsx3Engine(Engine):
             path = str(out_dir / f"clip-{os.getpid()}-{index}-{attempts.get(index, 0)}.wav")
             timeout_s = _timeout_s(text)
             worker.job = (index, text, path)
-            worker.deadline = time.monotonic() + timeout_s + 5
+            worker.timeout_s = timeout_s + REPLY_GRACE_S
+            worker.deadline = time.monotonic() + worker.timeout_s
             worker.send(("synth", index, text, voice, options.rate_wpm, options.volume, options.pitch, path, timeout_s))
 
         def retry_or_fail(worker: _Worker, reason: str) -> None:
+            """A failed clip gets one more try (on a fresh worker if this one died); the second failure is reported."""
             index, text, _ = worker.job
             worker.job = None
             attempts[index] = attempts.get(index, 0) + 1
             if attempts[index] > 1:
-                raise EngineError(f"the text-to-speech engine failed on {text[:60]!r}: {reason}")
+                raise EngineError(f"the text-to-speech engine failed twice on {text[:60]!r}: {reason}")
             pending.append((index, text))
+
+        def deliver(worker: _Worker, path: Path) -> None:
+            """Hand a finished clip on, or retry it if it is empty or broken."""
+            if not wav_is_complete(path):
+                retry_or_fail(worker, "the clip it wrote is empty or not a WAV file")
+                return
+            text = worker.job[1]
+            try:
+                on_clip(text, path)
+            except EngineError as exc:  # unreadable or silent once decoded
+                retry_or_fail(worker, str(exc))
+                return
+            worker.job = None
 
         try:
             for worker in workers:
@@ -190,15 +254,16 @@ class Pyttsx3Engine(Engine):
                     if worker not in self._pool or worker.job is None:
                         continue  # a late reply from a worker that was replaced
                     if reply[0] == "ok" and reply[1] == worker.job[0]:
-                        text = worker.job[1]
-                        worker.job = None
-                        on_clip(text, Path(reply[2]))
+                        deliver(worker, Path(reply[2]))
                     elif reply[0] == "error" and "refused voice" in reply[2]:
-                        raise EngineError(f"unknown voice {voice!r}: run 'voiceguide voices' to list the installed voices")
+                        raise self._unknown_voice(worker, voice, reply[2])
                     elif reply[0] == "error":
                         retry_or_fail(worker, reply[2])
                     elif reply[0] == "eof":
-                        code = worker.process.poll()
+                        try:
+                            code = worker.process.wait(1)
+                        except subprocess.TimeoutExpired:
+                            code = None
                         retry_or_fail(worker, f"the engine process exited (code {code}); {espeak_setup.install_hint()}")
                         worker = self._replace(worker)
                     if pending and worker.job is None:
@@ -206,18 +271,22 @@ class Pyttsx3Engine(Engine):
                 now = time.monotonic()
                 for worker in list(self._pool):
                     if worker.job is not None and now > worker.deadline:
-                        retry_or_fail(worker, "timed out")
+                        retry_or_fail(worker, f"no answer within {worker.timeout_s:.1f} s (timed out; the worker was stopped)")
                         fresh = self._replace(worker)
                         if pending:
                             dispatch(fresh)
         except BaseException:
-            # A worker may be mid-utterance; its state is unknown, so start afresh next time.
-            self.close()
+            # A worker may be mid-utterance; its state is unknown, so start afresh next time. Kill rather than
+            # ask: after Ctrl-C or an error nobody waits for the utterance to finish.
+            self.close(kill=True)
             raise
 
-    def close(self) -> None:
+    def close(self, kill: bool = False) -> None:
         for worker in self._pool:
-            worker.stop()
+            if kill:
+                worker.kill()
+            else:
+                worker.stop()
         self._pool.clear()
         self._replies = queue.Queue()
 

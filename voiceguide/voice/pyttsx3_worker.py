@@ -139,5 +139,10 @@ def serve(conn: Channel) -> None:  # pragma: no cover - runs in a child process;
 
 
 if __name__ == "__main__":  # pragma: no cover
+    # Ctrl-C in a terminal reaches the whole process group; the parent decides when a worker stops (it closes
+    # the pipe or kills it), so an interrupted render shuts its workers down itself, in order.
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     out = _private_stdout()
     serve(Channel(sys.stdin.buffer, out))
