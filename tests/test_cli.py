@@ -162,3 +162,17 @@ def test_bad_caption_extension_fails_before_work(run, write_routine, fake_engine
     result = run("render", write_routine(SMALL_ROUTINE), "-o", tmp_path / "s.mp3", "--engine", "fake", "--captions", tmp_path / "s.doc")
     assert result.exit_code == 2
     assert not (tmp_path / "s.mp3").exists() and fake_engine.calls == []
+
+
+def test_length_fits_the_session(run, write_routine, fake_engine, tmp_path):
+    routine = write_routine(SMALL_ROUTINE)
+    result = run("plan", routine, "--json", "--engine", "fake", "--length", "1m30s")
+    assert result.exit_code == 0, result.output
+    assert abs(json.loads(result.output)["duration_s"] - 90) <= 1.0
+    result = run("render", routine, "-o", tmp_path / "s.wav", "--engine", "fake", "--length", "75s", "-q")
+    assert result.exit_code == 0
+    assert abs(soundfile.info(str(tmp_path / "s.wav")).duration - 75) <= 1.0
+    too_short = run("plan", routine, "--engine", "fake", "--length", "10s")
+    assert too_short.exit_code == 2 and "the speech alone takes" in too_short.output
+    assert run("plan", routine, "--engine", "fake", "--length", "soon").exit_code == 2
+    assert run("plan", routine, "--engine", "fake", "--length", "1m", "--pace", "0.8").exit_code == 2

@@ -7,6 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from voiceguide.plan import (
+    FIT_PACE_MAX,
+    FIT_PACE_MIN,
     CHIME_S,
     COUNT_GAP_S,
     HALFWAY_MIN_S,
@@ -300,10 +302,10 @@ def test_fit_to_length_hits_the_target_and_explains_impossible_ones():
         if shortest <= target <= longest:
             fitted = fit_to_length(routine, speech, target)
             assert abs(build_plan(fitted, speech).duration_s - target) <= 1.0
-            assert 0.25 <= fitted.pace <= 4.0
-    with pytest.raises(LengthError, match=r"too short .*the speech alone takes 0:\d\d.*shortest session \(pace 4\)"):
+            assert FIT_PACE_MIN <= fitted.pace <= FIT_PACE_MAX
+    with pytest.raises(LengthError, match=r"too short .*the speech alone takes 0:\d\d.*shortest session \(pace 50\)"):
         fit_to_length(routine, speech, shortest - 5)
-    with pytest.raises(LengthError, match=r"too long .*longest session \(pace 0.25\)"):
+    with pytest.raises(LengthError, match=r"too long .*longest session \(pace 0.02\)"):
         fit_to_length(routine, speech, longest + 5)
     only_speech = parse("      - say: just words\n")
     with pytest.raises(LengthError, match="no action time to stretch"):
@@ -535,7 +537,7 @@ def test_fit_to_length_within_a_second_or_length_error(routine, per_char_s, wher
     if shortest - 1.0 <= target <= longest + 1.0:
         fitted = fit_to_length(routine, speech, target)
         assert abs(build_plan(fitted, speech).duration_s - target) <= 1.0
-        assert 0.25 <= fitted.pace <= 4.0
+        assert FIT_PACE_MIN <= fitted.pace <= FIT_PACE_MAX
         assert spoken_texts(fitted) == spoken_texts(routine)
     else:
         with pytest.raises(LengthError):

@@ -19,9 +19,9 @@ from . import __version__
 from .errors import UsageError, VoiceguideError
 from .chimes import SETS
 from .library import builtin_routines, builtin_tracks
-from .plan import build_plan, estimate_speech_s, spoken_texts
+from .plan import build_plan, estimated_speech
 from .render import render, synthesize_plan, write_json
-from .routine import CHIME_SETS, VOICE_PRESETS, format_duration, load_routine
+from .routine import CHIME_SETS, VOICE_PRESETS, format_duration, load_routine, parse_duration
 from .voice import ENGINES, get_engine
 from .voice.base import DEFAULT_RATE_WPM
 
@@ -96,7 +96,20 @@ class _Progress:
             click.echo("\r" + " " * 50 + "\r", err=True, nl=False)
 
 
+def _length(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if seconds <= 0:
+        raise click.BadParameter("must be more than zero")
+    return seconds
+
+
 def voice_options(func):
+    func = click.option("--length", "length_s", callback=_length, help="Fit the session to this length (e.g. 15m, 12:30) by scaling action time, never speech.")(func)
     func = click.option("--chimes", type=click.Choice(CHIME_SETS), help="Chime set (default: the routine's, else bowl).")(func)
     func = click.option("--preset", type=click.Choice(VOICE_PRESETS), help="Voice preset: plain, or soft (slower, lower, a small room).")(func)
     func = click.option("--engine", default="pyttsx3", show_default=True, help="Text-to-speech engine.")(func)
@@ -131,13 +144,13 @@ def cli() -> None:
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 @_friendly
-def render_cmd(routine, output, pace, voice, rate_wpm, volume, engine, preset, chimes, cues, captions, chapters, cover, artist, stems, loudness_lufs, bitrate_kbps, force, quiet):
+def render_cmd(routine, output, pace, voice, rate_wpm, volume, engine, preset, chimes, length_s, cues, captions, chapters, cover, artist, stems, loudness_lufs, bitrate_kbps, force, quiet):
     """Render ROUTINE to an audio file."""
     out = Path(output) if output else Path(f"{Path(routine).stem}.mp3")
     progress = _Progress(enabled=not quiet)
     try:
         result = render(
-            routine, out, voice=voice, rate_wpm=rate_wpm, volume=volume, preset=preset, pace=pace, chimes=chimes,
+            routine, out, voice=voice, rate_wpm=rate_wpm, volume=volume, preset=preset, pace=pace, chimes=chimes, length_s=length_s,
             engine=engine, force=force, cues=cues, captions=captions, chapters=chapters, cover=cover, artist=artist,
             stems=stems, loudness_lufs=loudness_lufs,
             bitrate_kbps=int(bitrate_kbps), progress=progress,
@@ -160,10 +173,11 @@ def render_cmd(routine, output, pace, voice, rate_wpm, volume, engine, preset, c
 @click.option("--json", "as_json", is_flag=True, help="Print the machine-readable plan (the cue sheet).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the JSON plan to this file instead of stdout.")
 @_friendly
-def plan_cmd(routine, pace, voice, rate_wpm, volume, engine, preset, chimes, as_json, output):
+def plan_cmd(routine, pace, voice, rate_wpm, volume, engine, preset, chimes, length_s, as_json, output):
     """Show the timeline of ROUTINE (speech is synthesised or taken from the cache to time it; no session is rendered)."""
     plan, _, _ = synthesize_plan(
-        routine, voice=voice, rate_wpm=rate_wpm, volume=volume, preset=preset, pace=pace, chimes=chimes, engine=engine
+        routine, voice=voice, rate_wpm=rate_wpm, volume=volume, preset=preset, pace=pace, chimes=chimes,
+        length_s=length_s, engine=engine,
     )
     if output:
         write_json(Path(output), plan.to_json())
@@ -194,11 +208,13 @@ def check_cmd(routine):
     """Validate ROUTINE without synthesising anything."""
     loaded = load_routine(routine)
     steps = sum(len(s.steps) for s in loaded.sections)
-    estimate = build_plan(loaded, {t: estimate_speech_s(t) for t in spoken_texts(loaded)})
+    estimate = build_plan(loaded, estimated_speech(loaded))
     click.echo(
         f"{loaded.source}: ok - '{loaded.title}', {len(loaded.sections)} sections, {steps} steps, "
         f"about {format_duration(estimate.duration_s)}"
     )
+    for warning in estimate.warnings:
+        click.echo(f"warning: {warning}", err=True)
 
 
 @cli.command("routines")
@@ -207,7 +223,7 @@ def routines_cmd():
     """List the built-in routines with their title and approximate length."""
     for name, path in builtin_routines().items():
         routine = load_routine(path)
-        plan = build_plan(routine, {t: estimate_speech_s(t) for t in spoken_texts(routine)})
+        plan = build_plan(routine, estimated_speech(routine))
         click.echo(f"{name:<12} ~{format_duration(plan.duration_s):>6}  {routine.title}")
         if routine.description:
             click.echo(f"{'':<21}{routine.description}")

@@ -210,6 +210,7 @@ class Plan:
     fade_out_s: float
     warnings: tuple[str, ...] = field(default=())
     chimes: str = "bowl"
+    pace: float = 1.0  # the pace the plan was laid out with (chosen by fit_to_length for --length)
 
     def speech(self) -> list[Event]:
         return [e for e in self.events if e.type == "speech"]
@@ -482,16 +483,23 @@ def build_plan(routine: Routine, speech_s: Mapping[str, float]) -> Plan:
         fade_out_s=TAIL_S,
         warnings=tuple(tl.warnings),
         chimes=routine.chimes,
+        pace=routine.pace,
     )
 
 
 # --- fitting a session to a length ------------------------------------------------------------
 
 
+# --length may ask for much more or less action time than a routine's own pace bounds allow: a 4-minute
+# routine stretched to 15 minutes, or squeezed until almost only the speech is left.
+FIT_PACE_MIN = 0.02
+FIT_PACE_MAX = 50.0
+
+
 def length_range(routine: Routine, speech_s: Mapping[str, float]) -> tuple[float, float]:
-    """The shortest and longest session fit_to_length can make (at pace PACE_MAX and PACE_MIN)."""
-    shortest = build_plan(routine.with_overrides(pace=PACE_MAX), speech_s).duration_s
-    longest = build_plan(routine.with_overrides(pace=PACE_MIN), speech_s).duration_s
+    """The shortest and longest session fit_to_length can make (at pace FIT_PACE_MAX and FIT_PACE_MIN)."""
+    shortest = build_plan(routine.with_overrides(pace=FIT_PACE_MAX), speech_s).duration_s
+    longest = build_plan(routine.with_overrides(pace=FIT_PACE_MIN), speech_s).duration_s
     return shortest, longest
 
 
@@ -500,7 +508,7 @@ def fit_to_length(routine: Routine, speech_s: Mapping[str, float], target_s: flo
 
     Only action time scales (with 1/pace); speech, gaps and breathing never change. The duration is
     continuous, piecewise linear and non-decreasing in 1/pace (counts can hold strokes at the length of
-    their words), so bisection on 1/pace finds it. The pace stays within PACE_MIN..PACE_MAX; a target
+    their words), so bisection on 1/pace finds it. The pace stays within FIT_PACE_MIN..FIT_PACE_MAX; a target
     outside what that range reaches raises LengthError saying by how much.
     """
     if not target_s > 0:
@@ -509,7 +517,7 @@ def fit_to_length(routine: Routine, speech_s: Mapping[str, float], target_s: flo
     def duration(inverse_pace: float) -> float:
         return build_plan(routine.with_overrides(pace=1.0 / inverse_pace), speech_s).duration_s
 
-    lo, hi = 1.0 / PACE_MAX, 1.0 / PACE_MIN
+    lo, hi = 1.0 / FIT_PACE_MAX, 1.0 / FIT_PACE_MIN
     shortest, longest = duration(lo), duration(hi)
     wanted = format_duration(target_s)
     if longest - shortest < 1e-6:
@@ -520,16 +528,16 @@ def fit_to_length(routine: Routine, speech_s: Mapping[str, float], target_s: flo
             f"{format_duration(longest)}, not {wanted}"
         )
     if target_s < shortest - tolerance_s:
-        fastest = build_plan(routine.with_overrides(pace=PACE_MAX), speech_s)
+        fastest = build_plan(routine.with_overrides(pace=FIT_PACE_MAX), speech_s)
         speech = sum(e.duration_s for e in fastest.speech() if e.kind != "preview")
         raise LengthError(
             f"a {wanted} session is too short for '{routine.title}': the speech alone takes {format_duration(speech)}; "
-            f"the shortest session (pace {PACE_MAX:g}) is {format_duration(shortest)}, "
+            f"the shortest session (pace {FIT_PACE_MAX:g}) is {format_duration(shortest)}, "
             f"{format_duration(shortest - target_s)} longer than {wanted}"
         )
     if target_s > longest + tolerance_s:
         raise LengthError(
-            f"a {wanted} session is too long for '{routine.title}': the longest session (pace {PACE_MIN:g}) is "
+            f"a {wanted} session is too long for '{routine.title}': the longest session (pace {FIT_PACE_MIN:g}) is "
             f"{format_duration(longest)}, {format_duration(target_s - longest)} shorter than {wanted}"
         )
     if target_s <= shortest:
@@ -548,7 +556,7 @@ def fit_to_length(routine: Routine, speech_s: Mapping[str, float], target_s: flo
                 hi = inverse
     pace = 1.0 / inverse
     # A readable pace when rounding keeps the session well within the tolerance.
-    rounded = min(PACE_MAX, max(PACE_MIN, round(pace, 4)))
+    rounded = min(FIT_PACE_MAX, max(FIT_PACE_MIN, round(pace, 4)))
     if abs(duration(1.0 / rounded) - target_s) <= tolerance_s / 2:
         pace = rounded
     got = duration(1.0 / pace)

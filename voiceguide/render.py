@@ -18,7 +18,7 @@ from .export.tags import CHAPTER_MODES, DEFAULT_ARTIST, Metadata, cover_png, loa
 from .export.encoders import DEFAULT_BITRATE_KBPS
 from .mix import BLOCK_FRAMES, DEFAULT_LOUDNESS_LUFS, SAMPLE_RATE, Mixer
 from .music import decode, track_loudness
-from .plan import Plan, build_plan, spoken_texts
+from .plan import Plan, build_plan, fit_to_length, spoken_texts
 from .routine import CHIME_SETS, Routine, load_routine
 from .voice import ClipCache, ClipStats, Engine, VoiceOptions, get_engine, prepare_clips
 from .voice.base import DEFAULT_RATE_WPM, DEFAULT_VOLUME
@@ -84,11 +84,17 @@ def synthesize_plan(
     preset: str | None = None,
     pace: float | None = None,
     chimes: str | None = None,
+    length_s: float | None = None,
     engine: Engine | str = "pyttsx3",
     cache: ClipCache | None = None,
     progress: Progress | None = None,
 ) -> tuple[Plan, dict, ClipStats]:
-    """Find or synthesise every clip, then lay out the plan from their real lengths."""
+    """Find or synthesise every clip, then lay out the plan from their real lengths.
+
+    With `length_s`, the action time is scaled (never the speech) so the session lasts that long (+-1 s).
+    """
+    if length_s is not None and pace is not None:
+        raise UsageError("use either --pace or --length, not both: --length chooses the pace itself")
     routine = apply_overrides(routine, pace, chimes)
     owns_engine = isinstance(engine, str)
     engine_obj = get_engine(engine) if isinstance(engine, str) else engine
@@ -104,7 +110,10 @@ def synthesize_plan(
     finally:
         if owns_engine:
             engine_obj.close()
-    plan = build_plan(routine, {t: c.frames / SAMPLE_RATE for t, c in clips.items()})
+    speech_s = {t: c.frames / SAMPLE_RATE for t, c in clips.items()}
+    if length_s is not None:
+        routine = fit_to_length(routine, speech_s, length_s)
+    plan = build_plan(routine, speech_s)
     return plan, clips, stats
 
 
@@ -118,6 +127,7 @@ def render(
     preset: str | None = None,
     pace: float | None = None,
     chimes: str | None = None,
+    length_s: float | None = None,
     engine: Engine | str = "pyttsx3",
     cache: ClipCache | None = None,
     force: bool = False,
@@ -164,8 +174,10 @@ def render(
     routine = apply_overrides(routine, pace, chimes)
     options = voice_options(routine, voice, rate_wpm, volume, preset)
     plan, clips, stats = synthesize_plan(
-        routine, voice=voice, rate_wpm=rate_wpm, volume=volume, preset=preset, engine=engine, cache=cache, progress=progress
+        routine, voice=voice, rate_wpm=rate_wpm, volume=volume, preset=preset, length_s=length_s, engine=engine,
+        cache=cache, progress=progress,
     )
+    routine = routine.with_overrides(pace=plan.pace)
     timings["voice"] = time.perf_counter() - started
 
     music = music_lufs = None
