@@ -71,6 +71,8 @@ def write_fake_speech(path: Path, text: str, rate_wpm: int, volume: float) -> No
 def isolated_cache(tmp_path, monkeypatch):
     cache = tmp_path / "clip-cache"
     monkeypatch.setenv("VOICEGUIDE_CACHE_DIR", str(cache))
+    # A developer's own defaults must never leak into the tests.
+    monkeypatch.setenv("VOICEGUIDE_CONFIG", str(tmp_path / "no-config.yaml"))
     return cache
 
 

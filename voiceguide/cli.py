@@ -20,7 +20,11 @@ from .errors import UsageError, VoiceguideError
 from .chimes import SETS
 from .library import builtin_routines, builtin_tracks
 from .plan import build_plan, estimated_speech
-from .render import render, synthesize_plan, write_json
+from .config import CONFIG_TEMPLATE, config_path, describe, load_config
+from .export.encoders import DEFAULT_BITRATE_KBPS
+from .mix import DEFAULT_LOUDNESS_LUFS
+from .render import render, say, synthesize_plan, write_json
+from .starter import starter_routine
 from .routine import CHIME_SETS, VOICE_PRESETS, format_duration, load_routine, parse_duration
 from .voice import ENGINES, get_engine
 from .voice.base import DEFAULT_RATE_WPM
@@ -139,21 +143,28 @@ def cli() -> None:
 @click.option("--cover", type=click.Path(exists=True, dir_okay=False), help="Cover art (PNG or JPEG) for the MP3; default: a generated image.")
 @click.option("--artist", help="Artist tag for the MP3 (default: voiceguide).")
 @click.option("--stems", type=click.Path(file_okay=False), help="Also write voice.wav, music.wav and chimes.wav (aligned) into this folder.")
-@click.option("--loudness", "loudness_lufs", type=click.FloatRange(-30, -9), default=-16.0, show_default=True, help="Integrated loudness target in LUFS (e.g. -19 for a quieter session).")
-@click.option("--bitrate", "bitrate_kbps", type=click.Choice(["96", "128", "160", "192", "256", "320"]), default="128", show_default=True, help="MP3 bitrate in kbit/s.")
+@click.option("--loudness", "loudness_lufs", type=click.FloatRange(-30, -9), help="Integrated loudness target in LUFS (default -16; e.g. -19 for a quieter session).")
+@click.option("--bitrate", "bitrate_kbps", type=click.Choice(["96", "128", "160", "192", "256", "320"]), help="MP3 bitrate in kbit/s (default 128).")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 @_friendly
 def render_cmd(routine, output, pace, voice, rate_wpm, volume, engine, preset, chimes, length_s, cues, captions, chapters, cover, artist, stems, loudness_lufs, bitrate_kbps, force, quiet):
-    """Render ROUTINE to an audio file."""
-    out = Path(output) if output else Path(f"{Path(routine).stem}.mp3")
+    """Render ROUTINE to an audio file.
+
+    Settings come from, lowest first: built-in defaults, your config ('voiceguide config'), the routine, and
+    these options.
+    """
+    config = load_config()
+    out = Path(output) if output else (config.output_dir or Path(".")) / f"{Path(routine).stem}.mp3"
     progress = _Progress(enabled=not quiet)
     try:
         result = render(
-            routine, out, voice=voice, rate_wpm=rate_wpm, volume=volume, preset=preset, pace=pace, chimes=chimes, length_s=length_s,
-            engine=engine, force=force, cues=cues, captions=captions, chapters=chapters, cover=cover, artist=artist,
-            stems=stems, loudness_lufs=loudness_lufs,
-            bitrate_kbps=int(bitrate_kbps), progress=progress,
+            routine, out, voice=voice, rate_wpm=rate_wpm, volume=volume, preset=preset, pace=pace, chimes=chimes,
+            length_s=length_s, config=config, engine=engine, force=force, cues=cues, captions=captions,
+            chapters=chapters, cover=cover, artist=artist, stems=stems,
+            loudness_lufs=loudness_lufs if loudness_lufs is not None else (config.loudness_lufs or DEFAULT_LOUDNESS_LUFS),
+            bitrate_kbps=int(bitrate_kbps) if bitrate_kbps else (config.bitrate_kbps or DEFAULT_BITRATE_KBPS),
+            progress=progress,
         )
     finally:
         progress.finish()
@@ -177,7 +188,7 @@ def plan_cmd(routine, pace, voice, rate_wpm, volume, engine, preset, chimes, len
     """Show the timeline of ROUTINE (speech is synthesised or taken from the cache to time it; no session is rendered)."""
     plan, _, _ = synthesize_plan(
         routine, voice=voice, rate_wpm=rate_wpm, volume=volume, preset=preset, pace=pace, chimes=chimes,
-        length_s=length_s, engine=engine,
+        length_s=length_s, config=load_config(), engine=engine,
     )
     if output:
         write_json(Path(output), plan.to_json())
@@ -227,6 +238,62 @@ def routines_cmd():
         click.echo(f"{name:<12} ~{format_duration(plan.duration_s):>6}  {routine.title}")
         if routine.description:
             click.echo(f"{'':<21}{routine.description}")
+
+
+@cli.command("config")
+@click.option("--show", "action", flag_value="show", default=True, help="Print the config file's path and settings (default).")
+@click.option("--edit", "action", flag_value="edit", help="Open the config file in your editor (created from a commented template).")
+@click.option("--path", "action", flag_value="path", help="Print only the config file's path.")
+@_friendly
+def config_cmd(action):
+    """Your defaults for voice, rate, pace, music, chimes, bitrate and output folder.
+
+    Precedence, lowest first: built-in defaults < config < the routine's keys < command-line options.
+    VOICEGUIDE_CONFIG names another config file.
+    """
+    path = config_path()
+    if action == "path":
+        click.echo(str(path))
+        return
+    if action == "edit":
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(CONFIG_TEMPLATE, encoding="utf-8")
+        click.edit(filename=str(path))
+    click.echo(describe(load_config(path)))
+
+
+@cli.command("new")
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+@_friendly
+def new_cmd(name, force):
+    """Write a commented starter routine NAME.yaml to edit."""
+    path = Path(name if name.endswith((".yaml", ".yml")) else f"{name}.yaml")
+    if path.exists() and not force:
+        raise UsageError(f"{path} already exists; use --force to overwrite it")
+    if not path.parent.is_dir():
+        raise UsageError(f"the folder {path.parent} does not exist; create it first")
+    title = path.stem.replace("-", " ").replace("_", " ").strip().capitalize() or "My routine"
+    path.write_text(starter_routine(title), encoding="utf-8")
+    click.echo(f"Wrote {path}: edit it, then 'voiceguide check {path}' and 'voiceguide render {path}'")
+
+
+@cli.command("say")
+@click.argument("text")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default="say.mp3", show_default=True, help="Output file (.mp3, .wav, .flac).")
+@click.option("--voice", help="Voice id, name or language.")
+@click.option("--rate", "rate_wpm", type=click.IntRange(60, 450), help=f"Words per minute (default {DEFAULT_RATE_WPM}).")
+@click.option("--volume", type=click.FloatRange(0.05, 1.0))
+@click.option("--preset", type=click.Choice(VOICE_PRESETS))
+@click.option("--language", default="en", show_default=True, help="Language, for the default voice.")
+@click.option("--engine", default="pyttsx3", show_default=True)
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+@_friendly
+def say_cmd(text, output, voice, rate_wpm, volume, preset, language, engine, force):
+    """Speak TEXT to a file: a quick preview of a voice, rate and preset."""
+    seconds = say(text, output, voice=voice, rate_wpm=rate_wpm, volume=volume, preset=preset, language=language, engine=engine, force=force)
+    click.echo(f"Wrote {output} ({seconds:.1f} s)")
 
 
 @cli.command("music")

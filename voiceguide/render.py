@@ -10,13 +10,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from .config import Config, apply_config
 from .errors import UsageError
 from . import __version__
 from .export import atomic_output, check_output_path, encode_blocks, open_encoder
 from .export.captions import caption_format, write_captions
 from .export.tags import CHAPTER_MODES, DEFAULT_ARTIST, Metadata, cover_png, load_cover, write_mp3_tags
 from .export.encoders import DEFAULT_BITRATE_KBPS
-from .mix import BLOCK_FRAMES, DEFAULT_LOUDNESS_LUFS, SAMPLE_RATE, Mixer
+import numpy as np
+
+from .loudness import limit, loudness_from_hops
+from .mix import BLOCK_FRAMES, DEFAULT_LOUDNESS_LUFS, SAMPLE_RATE, VOICE_CEILING_DBTP, Mixer
 from .music import decode, track_loudness
 from .plan import Plan, build_plan, fit_to_length, spoken_texts
 from .routine import CHIME_SETS, Routine, load_routine
@@ -61,9 +65,13 @@ def voice_options(
     )
 
 
-def apply_overrides(routine: Routine | str | Path, pace: float | None = None, chimes: str | None = None) -> Routine:
-    """Load the routine if needed, and apply the options that change the timeline."""
+def apply_overrides(
+    routine: Routine | str | Path, pace: float | None = None, chimes: str | None = None, config: Config | None = None
+) -> Routine:
+    """Load the routine if needed; fill in the user's defaults (config), then apply command-line options."""
     loaded = routine if isinstance(routine, Routine) else load_routine(routine)
+    if config is not None:
+        loaded = apply_config(loaded, config)
     if pace is not None:
         if not 0.25 <= pace <= 4.0:
             raise UsageError(f"--pace {pace:g} is out of range; use a factor between 0.25 and 4")
@@ -85,6 +93,7 @@ def synthesize_plan(
     pace: float | None = None,
     chimes: str | None = None,
     length_s: float | None = None,
+    config: Config | None = None,
     engine: Engine | str = "pyttsx3",
     cache: ClipCache | None = None,
     progress: Progress | None = None,
@@ -95,7 +104,7 @@ def synthesize_plan(
     """
     if length_s is not None and pace is not None:
         raise UsageError("use either --pace or --length, not both: --length chooses the pace itself")
-    routine = apply_overrides(routine, pace, chimes)
+    routine = apply_overrides(routine, pace, chimes, config)
     owns_engine = isinstance(engine, str)
     engine_obj = get_engine(engine) if isinstance(engine, str) else engine
     try:
@@ -128,6 +137,7 @@ def render(
     pace: float | None = None,
     chimes: str | None = None,
     length_s: float | None = None,
+    config: Config | None = None,
     engine: Engine | str = "pyttsx3",
     cache: ClipCache | None = None,
     force: bool = False,
@@ -171,7 +181,7 @@ def render(
     cache = cache or ClipCache()
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    routine = apply_overrides(routine, pace, chimes)
+    routine = apply_overrides(routine, pace, chimes, config)
     options = voice_options(routine, voice, rate_wpm, volume, preset)
     plan, clips, stats = synthesize_plan(
         routine, voice=voice, rate_wpm=rate_wpm, volume=volume, preset=preset, length_s=length_s, engine=engine,
@@ -247,3 +257,43 @@ def write_stems(mixer: Mixer, folder: Path, block_frames: int = BLOCK_FRAMES) ->
 def write_json(path: Path, data: dict) -> None:
     with atomic_output(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def say(
+    text: str,
+    output: str | Path,
+    *,
+    voice: str | None = None,
+    rate_wpm: int | None = None,
+    volume: float | None = None,
+    preset: str | None = None,
+    language: str = "en",
+    engine: Engine | str = "pyttsx3",
+    cache: ClipCache | None = None,
+    loudness_lufs: float = DEFAULT_LOUDNESS_LUFS,
+    force: bool = False,
+) -> float:
+    """Speak one text to a file, levelled and polished like a session's narration; return its length (s)."""
+    output = Path(output)
+    check_output_path(output, force)
+    cleaned = " ".join(str(text).split())
+    if not cleaned:
+        raise UsageError("nothing to say: give some text")
+    routine = Routine(title="say", sections=(), language=language)
+    options = voice_options(routine, voice, rate_wpm, volume, preset)
+    owns_engine = isinstance(engine, str)
+    engine_obj = get_engine(engine) if isinstance(engine, str) else engine
+    try:
+        clips, _ = prepare_clips([cleaned], engine_obj, options, cache or ClipCache(), SAMPLE_RATE)
+    finally:
+        if owns_engine:
+            engine_obj.close()
+    clip = clips[cleaned]
+    samples, peaks = clip.load()
+    level = loudness_from_hops(clip.hops, SAMPLE_RATE)
+    gain = np.float32(10 ** ((loudness_lufs - level) / 20)) if np.isfinite(level) else np.float32(1)
+    samples = limit(samples * gain, SAMPLE_RATE, VOICE_CEILING_DBTP, peaks=None if peaks is None else peaks * gain)
+    with atomic_output(output) as tmp:
+        with open_encoder(tmp, SAMPLE_RATE, 2, suffix=output.suffix) as encoder:
+            encoder.write(np.repeat(samples[:, None], 2, axis=1))
+    return len(samples) / SAMPLE_RATE

@@ -154,6 +154,8 @@ class Routine:
     intro: str | None = None
     outro: str | None = None
     source: str = "<routine>"
+    # The top-level keys the file set itself: user defaults (config) fill in only the others.
+    given: frozenset[str] = frozenset()
 
     def with_overrides(self, **changes: Any) -> Routine:
         return replace(self, **changes)
@@ -458,7 +460,7 @@ class _Validator:
             raise RoutineError(self.source, self.problems)
         if "lead_in" in fields:
             fields["lead_in_s"] = fields.pop("lead_in")
-        return Routine(source=self.source, **fields)
+        return Routine(source=self.source, given=frozenset(keys), **fields)
 
     def language(self, node: yaml.Node) -> str | None:
         value = self.text(node, "language")

@@ -1,0 +1,186 @@
+"""User defaults: a small YAML file in the user config directory.
+
+Precedence, lowest first: built-in defaults < this config < the routine's own keys < command-line options.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import Problem, RoutineError
+from .library import builtin_tracks
+from .routine import CHIME_SETS, VOICE_PRESETS, MusicSettings, Routine, _did_you_mean
+
+CONFIG_TEMPLATE = """\
+# voiceguide user defaults. Every key is optional; delete a line to use the built-in default.
+# Precedence: these defaults < the routine's own keys < command-line options.
+
+# voice: en-us          # a voice id, name or language ('voiceguide voices' lists them)
+# rate_wpm: 140         # words per minute (60-450)
+# volume: 1.0           # 0.05-1
+# preset: soft          # plain or soft
+# pace: 0.9             # action-time speed factor (0.25-4)
+# music: ocean-wash     # a built-in track, a file path, or none
+# music_volume_db: -20  # music level relative to the narration
+# chimes: bell          # bowl, bell, wood or none
+# bitrate_kbps: 128     # MP3 bitrate: 96, 128, 160, 192, 256 or 320
+# loudness_lufs: -16    # integrated loudness target (-30 to -9)
+# output_dir: ~/Music/voiceguide   # where 'render' writes when -o is not given
+"""
+
+
+@dataclass(frozen=True)
+class Config:
+    voice: str | None = None
+    rate_wpm: int | None = None
+    volume: float | None = None
+    preset: str | None = None
+    pace: float | None = None
+    music: str | None = None
+    music_volume_db: float | None = None
+    chimes: str | None = None
+    bitrate_kbps: int | None = None
+    loudness_lufs: float | None = None
+    output_dir: Path | None = None
+    path: Path | None = None
+
+
+def config_path() -> Path:
+    override = os.environ.get("VOICEGUIDE_CONFIG")
+    if override:
+        return Path(override).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("voiceguide")) / "config.yaml"
+
+
+_RANGES: dict[str, tuple[type, Any]] = {
+    "voice": (str, None),
+    "rate_wpm": (int, (60, 450)),
+    "volume": (float, (0.05, 1.0)),
+    "preset": (str, VOICE_PRESETS),
+    "pace": (float, (0.25, 4.0)),
+    "music": (str, None),
+    "music_volume_db": (float, (-60.0, 0.0)),
+    "chimes": (str, CHIME_SETS),
+    "bitrate_kbps": (int, (96, 128, 160, 192, 256, 320)),
+    "loudness_lufs": (float, (-30.0, -9.0)),
+    "output_dir": (str, None),
+}
+
+
+def load_config(path: Path | None = None) -> Config:
+    """Read the config file (absent means all defaults). Problems are RoutineErrors pointing at the line."""
+    path = path or config_path()
+    if not path.is_file():
+        return Config(path=path)
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RoutineError(source, [Problem(None, None, f"cannot be read: {exc}")]) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        raise RoutineError(source, [Problem(mark.line + 1 if mark else None, mark.column + 1 if mark else None, f"YAML syntax error: {exc.problem}")]) from None
+    if root is None:
+        return Config(path=path)
+    if not isinstance(root, yaml.MappingNode):
+        raise RoutineError(source, [Problem(root.start_mark.line + 1, root.start_mark.column + 1, "the config must be a mapping of keys to values")])
+    problems: list[Problem] = []
+    values: dict[str, Any] = {}
+    constructor = yaml.constructor.SafeConstructor()
+    for key_node, value_node in root.value:
+        key = key_node.value
+        where = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+        if key not in _RANGES:
+            problems.append(Problem(*where, f"unknown key '{key}'{_did_you_mean(str(key), list(_RANGES))}; allowed keys: {', '.join(_RANGES)}"))
+            continue
+        kind, allowed = _RANGES[key]
+        try:
+            value = constructor.construct_object(value_node)
+        except yaml.YAMLError:
+            value = value_node.value
+        where = (value_node.start_mark.line + 1, value_node.start_mark.column + 1)
+        if value is None or value is False:
+            if key in ("music", "chimes"):
+                values[key] = "none"
+            continue
+        if kind is str:
+            value = str(value).strip()
+            if isinstance(allowed, tuple) and value.lower() not in allowed:
+                problems.append(Problem(*where, f"{key} '{value}' is not one of: {', '.join(allowed)}"))
+                continue
+        else:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                problems.append(Problem(*where, f"{key} must be a number"))
+                continue
+            value = kind(value)
+            if isinstance(allowed, tuple) and len(allowed) == 2 and not allowed[0] <= value <= allowed[1]:
+                problems.append(Problem(*where, f"{key} is {value:g}; it must be between {allowed[0]:g} and {allowed[1]:g}"))
+                continue
+            if isinstance(allowed, tuple) and len(allowed) > 2 and value not in allowed:
+                problems.append(Problem(*where, f"{key} must be one of: {', '.join(map(str, allowed))}"))
+                continue
+        values[key] = value
+    if problems:
+        raise RoutineError(source, problems)
+    if "output_dir" in values:
+        values["output_dir"] = Path(values["output_dir"]).expanduser()
+    return Config(path=path, **values)
+
+
+def apply_config(routine: Routine, config: Config) -> Routine:
+    """Fill in what the routine left unset from the user's defaults (the routine's own keys win)."""
+    changes: dict[str, Any] = {}
+    given = routine.given
+    voice = routine.voice
+    voice = replace(
+        voice,
+        name=voice.name or config.voice,
+        rate_wpm=voice.rate_wpm or config.rate_wpm,
+        volume=voice.volume if voice.volume is not None else config.volume,
+        preset=voice.preset or config.preset,
+    )
+    if voice != routine.voice:
+        changes["voice"] = voice
+    if "pace" not in given and config.pace is not None:
+        changes["pace"] = config.pace
+    if "chimes" not in given and config.chimes is not None:
+        changes["chimes"] = config.chimes
+    if "music" not in given and (config.music is not None or config.music_volume_db is not None):
+        changes["music"] = _config_music(routine.music, config)
+    return routine.with_overrides(**changes) if changes else routine
+
+
+def _config_music(current: MusicSettings | None, config: Config) -> MusicSettings | None:
+    name = config.music
+    if name is not None and name.lower() == "none":
+        return None
+    music = current
+    if name is not None:
+        tracks = builtin_tracks()
+        path = tracks[name].path if name in tracks else Path(name).expanduser()
+        if not path.is_file():
+            raise RoutineError(
+                str(config.path), [Problem(None, None, f"music '{name}' is neither a built-in track ({', '.join(sorted(tracks))}) nor a file")]
+            )
+        music = MusicSettings(track=name, path=path) if music is None else replace(music, track=name, path=path)
+    if music is not None and config.music_volume_db is not None:
+        music = replace(music, volume_db=config.music_volume_db)
+    return music
+
+
+def describe(config: Config) -> str:
+    lines = [f"# {config.path}" + ("" if config.path and config.path.is_file() else " (not created yet: built-in defaults)")]
+    for f in fields(config):
+        if f.name == "path":
+            continue
+        value = getattr(config, f.name)
+        lines.append(f"{f.name}: {value if value is not None else '(default)'}")
+    return "\n".join(lines)
