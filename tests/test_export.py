@@ -53,3 +53,27 @@ def test_mp3_keeps_the_level_of_its_input(tmp_path):
     decoded, _ = soundfile.read(str(path), dtype="float32", always_2d=True)
     ratio_db = 20 * np.log10(np.std(decoded[SR : 2 * SR, 0]) / np.std(tone[SR : 2 * SR]))
     assert abs(ratio_db) < 0.05
+
+
+@pytest.mark.parametrize("suffix", [".mp3", ".ogg", ".opus", ".flac", ".wav"])
+def test_every_format_round_trips_with_the_plans_timing(write_routine, fake_engine, tmp_path, suffix):
+    from voiceguide import render
+
+    from .conftest import SMALL_ROUTINE
+
+    out = tmp_path / f"s{suffix}"
+    plan = render(write_routine(SMALL_ROUTINE), out, engine="fake").plan
+    audio, rate = soundfile.read(str(out), dtype="float32", always_2d=True)
+    assert abs(len(audio) / rate - plan.duration_s) < 0.05
+    # The first chime rings where the plan puts it (lossy codecs may smear its attack by a few ms).
+    chime = next(e for e in plan.events if e.type == "chime")
+    start = int((chime.start_s - 0.05) * rate)
+    onset = (start + int(np.argmax(np.abs(audio[start:, 0]) > 0.02))) / rate
+    assert onset == pytest.approx(chime.start_s, abs=0.012)
+    if suffix in (".ogg", ".opus", ".flac"):
+        import mutagen
+
+        tags = mutagen.File(str(out))
+        assert tags["TITLE"] == [plan.title]
+        starts = [tags[f"CHAPTER{i:03d}"][0] for i in range(1, len(plan.chapters) + 1)]
+        assert starts[0] == "00:00:00.000" and [tags[f"CHAPTER{i:03d}NAME"][0] for i in range(1, 5)] == [c.title for c in plan.chapters]

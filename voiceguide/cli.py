@@ -135,7 +135,7 @@ def cli() -> None:
 
 @cli.command("render")
 @click.argument("routine")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output file (.mp3, .wav, .flac). Default: ROUTINE-NAME.mp3 here.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output file (.mp3, .ogg, .opus, .flac, .wav). Default: ROUTINE-NAME.mp3 here (or in your config's output_dir).")
 @voice_options
 @click.option("--cues", type=click.Path(dir_okay=False), help="Also write the cue sheet (timed events and chapters) as JSON.")
 @click.option("--captions", type=click.Path(dir_okay=False), help="Also write captions: .vtt or .srt (timed), or .txt (a transcript).")

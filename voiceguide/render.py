@@ -15,7 +15,7 @@ from .errors import UsageError
 from . import __version__
 from .export import atomic_output, check_output_path, encode_blocks, open_encoder
 from .export.captions import caption_format, write_captions
-from .export.tags import CHAPTER_MODES, DEFAULT_ARTIST, Metadata, cover_png, load_cover, write_mp3_tags
+from .export.tags import CHAPTER_MODES, DEFAULT_ARTIST, Metadata, cover_png, load_cover, write_mp3_tags, write_vorbis_tags
 from .export.encoders import DEFAULT_BITRATE_KBPS
 import numpy as np
 
@@ -206,7 +206,7 @@ def render(
     with atomic_output(output) as tmp:
         with open_encoder(tmp, SAMPLE_RATE, 2, bitrate_kbps=bitrate_kbps, suffix=output.suffix) as encoder:
             encode_blocks(encoder, mixer.blocks(block_frames), on_block)
-        if output.suffix.lower() == ".mp3":
+        if output.suffix.lower() in TAGGED_FORMATS:
             meta = Metadata(
                 title=plan.title,
                 artist=artist or DEFAULT_ARTIST,
@@ -214,7 +214,8 @@ def render(
                 comment=settings_comment(routine, options, loudness_lufs),
                 cover_png=cover_png_bytes or cover_png(plan.title, " ".join(s.title for s in routine.sections)),
             )
-            write_mp3_tags(tmp, plan, meta, None if chapters == "none" else chapters)
+            writer = write_mp3_tags if output.suffix.lower() == ".mp3" else write_vorbis_tags
+            writer(tmp, plan, meta, None if chapters == "none" else chapters)
         if cues:
             write_json(Path(cues), plan.to_json())
         if captions:
@@ -226,6 +227,8 @@ def render(
 
 
 STEM_NAMES = ("voice", "music", "chimes")
+# WAV has no chapter convention players share; the others get tags, cover art and chapters.
+TAGGED_FORMATS = (".mp3", ".flac", ".ogg", ".opus")
 
 
 def settings_comment(routine: Routine, options: VoiceOptions, loudness_lufs: float) -> str:

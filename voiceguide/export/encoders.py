@@ -91,10 +91,38 @@ class SoundfileEncoder(Encoder):
             self._file.close()
 
 
+class OpusEncoder(Encoder):
+    """Ogg Opus through libsndfile. Opus runs at 48 kHz, so the session is resampled on the way (soxr,
+    streamed, so the length and timing are kept)."""
+
+    OPUS_RATE = 48000
+
+    def __init__(self, path: Path, sample_rate: int, channels: int = 2, **_):
+        import soxr
+
+        self._resampler = soxr.ResampleStream(sample_rate, self.OPUS_RATE, channels, dtype="float32", quality="HQ")
+        self._file = soundfile.SoundFile(str(path), "w", self.OPUS_RATE, channels, format="OGG", subtype="OPUS")
+
+    def write(self, block: np.ndarray) -> None:
+        out = self._resampler.resample_chunk(np.ascontiguousarray(block, dtype=np.float32))
+        if len(out):
+            self._file.write(out)
+
+    def close(self) -> None:
+        if not self._file.closed:
+            tail = self._resampler.resample_chunk(np.zeros((0, self._file.channels), dtype=np.float32), last=True)
+            if len(tail):
+                self._file.write(tail)
+            self._file.close()
+
+
 ENCODERS: dict[str, Callable[..., Encoder]] = {
     ".mp3": Mp3Encoder,
     ".wav": lambda path, sample_rate, channels=2, **_: SoundfileEncoder(path, sample_rate, channels, "WAV", "PCM_16"),
     ".flac": lambda path, sample_rate, channels=2, **_: SoundfileEncoder(path, sample_rate, channels, "FLAC", "PCM_16"),
+    # libsndfile's Vorbis writer crashes when handed a whole track at once; the mixer's blocks are small.
+    ".ogg": lambda path, sample_rate, channels=2, **_: SoundfileEncoder(path, sample_rate, channels, "OGG", "VORBIS"),
+    ".opus": OpusEncoder,
 }
 
 

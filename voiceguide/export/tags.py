@@ -182,6 +182,56 @@ def write_mp3_tags(path: str | Path, plan: Plan, meta: Metadata, chapters: str |
     tags.save(str(path), v1=0, v2_version=3)
 
 
+def _vorbis_time(seconds: float) -> str:
+    ms = _ms(seconds)
+    return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
+
+
+def write_vorbis_tags(path: str | Path, plan: Plan, meta: Metadata, chapters: str | None = "sections") -> None:
+    """Vorbis comments for FLAC, Ogg Vorbis and Ogg Opus: the same text tags, the cover as a picture block,
+    and chapters as CHAPTERnnn / CHAPTERnnnNAME comments (the Vorbis chapter convention players read)."""
+    import base64
+
+    from mutagen.flac import FLAC, Picture
+    from mutagen.oggopus import OggOpus
+    from mutagen.oggvorbis import OggVorbis
+
+    path = Path(path)
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head == b"fLaC":
+        audio = FLAC(str(path))
+    elif head == b"OggS":
+        try:
+            audio = OggOpus(str(path))
+        except Exception:  # noqa: BLE001 - mutagen raises a format-specific error for "not Opus"
+            audio = OggVorbis(str(path))
+    else:
+        raise ValueError(f"{path} is neither FLAC nor Ogg; Vorbis comments do not apply")
+    audio.delete()
+    audio["TITLE"] = meta.title
+    audio["ARTIST"] = meta.artist
+    audio["ALBUM"] = meta.album
+    audio["GENRE"] = meta.genre
+    if meta.year is not None:
+        audio["DATE"] = f"{meta.year:04d}"
+    if meta.comment:
+        audio["COMMENT"] = meta.comment
+    marks = chapters_for(plan, chapters) if chapters is not None else ()
+    for i, mark in enumerate(marks, start=1):
+        audio[f"CHAPTER{i:03d}"] = _vorbis_time(mark.start_s)
+        audio[f"CHAPTER{i:03d}NAME"] = mark.title
+    if meta.cover_png:
+        picture = Picture()
+        picture.type, picture.mime, picture.desc, picture.data = 3, image_mime(meta.cover_png), "Cover", meta.cover_png
+        if isinstance(audio, FLAC):
+            audio.clear_pictures()
+            audio.add_picture(picture)
+        else:
+            audio["METADATA_BLOCK_PICTURE"] = base64.b64encode(picture.write()).decode("ascii")
+    audio.save()
+
+
 # ---------------------------------------------------------------------------------------------- cover art
 
 
