@@ -176,3 +176,19 @@ def test_length_fits_the_session(run, write_routine, fake_engine, tmp_path):
     assert too_short.exit_code == 2 and "the speech alone takes" in too_short.output
     assert run("plan", routine, "--engine", "fake", "--length", "soon").exit_code == 2
     assert run("plan", routine, "--engine", "fake", "--length", "1m", "--pace", "0.8").exit_code == 2
+
+
+def test_batch_renders_routines_and_lengths(run, write_routine, fake_engine, tmp_path):
+    first = write_routine(SMALL_ROUTINE, "neck.yaml")
+    second = write_routine(SMALL_ROUTINE.replace("Small test routine", "Second"), "jaw.yaml")
+    out_dir = tmp_path / "sessions"
+    out_dir.mkdir()
+    result = run("render", first, second, "--length", "70s,1m30s", "--out-dir", out_dir, "--engine", "fake")
+    assert result.exit_code == 0, result.output
+    made = sorted(p.name for p in out_dir.iterdir())
+    assert made == ["jaw-1m10s.mp3", "jaw-1m30s.mp3", "neck-1m10s.mp3", "neck-1m30s.mp3"]
+    for name, seconds in (("neck-1m10s.mp3", 70), ("jaw-1m30s.mp3", 90)):
+        assert abs(soundfile.info(str(out_dir / name)).duration - seconds) <= 1.0
+    # Clips are shared: each distinct text was synthesised once for all four sessions.
+    assert len(fake_engine.calls) == len(set(fake_engine.calls))
+    assert run("render", first, second, "-o", tmp_path / "x.mp3", "--engine", "fake").exit_code == 2

@@ -23,7 +23,7 @@ from .plan import build_plan, estimated_speech
 from .config import CONFIG_TEMPLATE, config_path, describe, load_config
 from .export.encoders import DEFAULT_BITRATE_KBPS
 from .mix import DEFAULT_LOUDNESS_LUFS
-from .render import render, say, synthesize_plan, write_json
+from .render import render, render_batch, say, synthesize_plan, write_json
 from .starter import starter_routine
 from .routine import CHIME_SETS, VOICE_PRESETS, format_duration, load_routine, parse_duration
 from .voice import ENGINES, get_engine
@@ -101,15 +101,21 @@ class _Progress:
 
 
 def _length(ctx, param, value):
+    """One duration, or for render a comma-separated list (5m,10m,15m) to make several lengths at once."""
     if value is None:
         return None
-    try:
-        seconds = parse_duration(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-    if seconds <= 0:
-        raise click.BadParameter("must be more than zero")
-    return seconds
+    lengths = []
+    for part in value.split(","):
+        try:
+            seconds = parse_duration(part)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+        if seconds <= 0:
+            raise click.BadParameter("must be more than zero")
+        lengths.append(seconds)
+    if ctx.command.name != "render" and len(lengths) > 1:
+        raise click.BadParameter("give one length here (several lengths are for 'render')")
+    return lengths if ctx.command.name == "render" else lengths[0]
 
 
 def voice_options(func):
@@ -134,8 +140,9 @@ def cli() -> None:
 
 
 @cli.command("render")
-@click.argument("routine")
+@click.argument("routines", metavar="ROUTINE...", nargs=-1, required=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output file (.mp3, .ogg, .opus, .flac, .wav). Default: ROUTINE-NAME.mp3 here (or in your config's output_dir).")
+@click.option("--out-dir", type=click.Path(file_okay=False), help="Folder for the sessions of a batch (several routines or lengths).")
 @voice_options
 @click.option("--cues", type=click.Path(dir_okay=False), help="Also write the cue sheet (timed events and chapters) as JSON.")
 @click.option("--captions", type=click.Path(dir_okay=False), help="Also write captions: .vtt or .srt (timed), or .txt (a transcript).")
@@ -148,13 +155,46 @@ def cli() -> None:
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 @_friendly
-def render_cmd(routine, output, pace, voice, rate_wpm, volume, engine, preset, chimes, length_s, cues, captions, chapters, cover, artist, stems, loudness_lufs, bitrate_kbps, force, quiet):
-    """Render ROUTINE to an audio file.
+def render_cmd(routines, output, out_dir, pace, voice, rate_wpm, volume, engine, preset, chimes, length_s, cues, captions, chapters, cover, artist, stems, loudness_lufs, bitrate_kbps, force, quiet):
+    """Render ROUTINE to an audio file; several routines, or several --length values, make a batch.
 
     Settings come from, lowest first: built-in defaults, your config ('voiceguide config'), the routine, and
     these options.
     """
     config = load_config()
+    lengths = length_s or [None]
+    if len(routines) > 1 or len(lengths) > 1:
+        if output or cues or captions or stems:
+            raise UsageError("a batch writes one file per session: use --out-dir instead of -o, --cues, --captions or --stems")
+        folder = Path(out_dir) if out_dir else (config.output_dir or Path("."))
+        jobs = [
+            dict(routine=r, output=str(folder / f"{Path(r).stem}{f'-{_length_label(n)}' if n else ''}.mp3"),
+                 voice=voice, rate_wpm=rate_wpm, volume=volume, preset=preset, pace=pace, chimes=chimes, length_s=n,
+                 config=config, engine=engine, force=force, chapters=chapters, cover=cover, artist=artist,
+                 loudness_lufs=loudness_lufs if loudness_lufs is not None else (config.loudness_lufs or DEFAULT_LOUDNESS_LUFS),
+                 bitrate_kbps=int(bitrate_kbps) if bitrate_kbps else (config.bitrate_kbps or DEFAULT_BITRATE_KBPS))
+            for r in routines
+            for n in lengths
+        ]
+        progress = _Progress(enabled=not quiet)
+        try:
+            results = render_batch(jobs, progress=lambda done, total: progress("sessions", done, total))
+        finally:
+            progress.finish()
+        failed = 0
+        for job, outcome in zip(jobs, results):
+            if isinstance(outcome, str):
+                failed += 1
+                click.echo(f"{job['routine']}: {outcome}", err=True)
+            elif not quiet:
+                click.echo(f"Wrote {job['output']} ({format_duration(outcome)})")
+        if failed:
+            sys.exit(2 if failed == len(jobs) else 1)
+        return
+    routine = routines[0]
+    length_s = lengths[0]
+    if out_dir and not output:
+        output = str(Path(out_dir) / f"{Path(routine).stem}.mp3")
     out = Path(output) if output else (config.output_dir or Path(".")) / f"{Path(routine).stem}.mp3"
     progress = _Progress(enabled=not quiet)
     try:
@@ -176,6 +216,11 @@ def render_cmd(routine, output, pace, voice, rate_wpm, volume, engine, preset, c
             f"{result.clips_synthesized} clips synthesised, {result.clips_cached} from cache) "
             f"in {result.timings_s['total']:.1f} s"
         )
+
+
+def _length_label(seconds: float) -> str:
+    whole = int(round(seconds))
+    return f"{whole // 60}m" if whole % 60 == 0 else f"{whole // 60}m{whole % 60:02d}s"
 
 
 @cli.command("plan")

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from .config import Config, apply_config
-from .errors import UsageError
+from .errors import UsageError, VoiceguideError
 from . import __version__
 from .export import atomic_output, check_output_path, encode_blocks, open_encoder
 from .export.captions import caption_format, write_captions
@@ -300,3 +302,44 @@ def say(
         with open_encoder(tmp, SAMPLE_RATE, 2, suffix=output.suffix) as encoder:
             encoder.write(np.repeat(samples[:, None], 2, axis=1))
     return len(samples) / SAMPLE_RATE
+
+
+def render_batch(
+    jobs: list[dict], progress: Callable[[int, int], None] | None = None, workers: int | None = None
+) -> list[float | str]:
+    """Render several sessions (each job holds render()'s keyword arguments, with `routine` and `output`).
+
+    Every distinct voice is synthesised once first, so lengths of one routine share their clips; then the
+    sessions render side by side on threads (LAME and numpy release the GIL, so they use all cores).
+    Returns each session's duration in seconds, or the message of the error that stopped it.
+    """
+    voice_keys = ("voice", "rate_wpm", "volume", "preset", "engine", "config")
+    results: list[float | str | None] = [None] * len(jobs)
+    seen: set = set()
+    for i, job in enumerate(jobs):
+        key = (str(job["routine"]), *(repr(job.get(k)) for k in voice_keys))
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            synthesize_plan(job["routine"], **{k: job[k] for k in voice_keys if k in job}, cache=job.get("cache"))
+        except VoiceguideError as exc:
+            for j, other in enumerate(jobs):
+                if str(other["routine"]) == str(job["routine"]):
+                    results[j] = str(exc)
+    done = 0
+
+    def run(index: int) -> None:
+        nonlocal done
+        if results[index] is None:
+            try:
+                results[index] = render(**jobs[index]).plan.duration_s
+            except VoiceguideError as exc:
+                results[index] = str(exc)
+        done += 1
+        if progress:
+            progress(done, len(jobs))
+
+    with ThreadPoolExecutor(max_workers=workers or max(1, min(len(jobs), os.cpu_count() or 1))) as pool:
+        list(pool.map(run, range(len(jobs))))
+    return results  # type: ignore[return-value]
