@@ -10,6 +10,7 @@ RSS) is its own:
   naive   ../shared/bench/naive_pydub.py (pyttsx3 + pydub overlays; needs ffmpeg, skipped without it)
 
 usage: python scripts/bench.py [--minutes 20] [--cues 120] [--out DIR] [--skip-naive]
+(the naive baseline needs ffmpeg for pydub's MP3 export: `pip install -e ".[bench]"` brings one)
 """
 
 from __future__ import annotations
@@ -54,6 +55,16 @@ def make_routine(path: Path, hold_s: float, cues: int, text_tag: str = "") -> No
                 f"        hold: {hold_s:.3f}s",
             ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _bundled_ffmpeg() -> str | None:
+    """The ffmpeg binary of the optional imageio-ffmpeg wheel (pip install -e ".[bench]"), if installed."""
+    try:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except Exception:  # noqa: BLE001 - not installed, or no binary for this platform
+        return None
 
 
 def calibrate_hold(routine: Path, minutes: float, cues: int, cache: Path) -> float:
@@ -137,9 +148,12 @@ def main() -> None:
     rows["floor"] = run_measured(FLOOR.format(wav=str(work / "session.wav"), mp3=str(work / "floor.mp3")), env)
     rows["floor"]["wall_s"] = rows["floor"]["encode_s"]
 
-    if not args.skip_naive and NAIVE.is_file() and shutil.which("ffmpeg"):
+    ffmpeg = shutil.which("ffmpeg") or _bundled_ffmpeg()
+    if not args.skip_naive and NAIVE.is_file() and ffmpeg:
         code = (
             "import runpy, sys\n"
+            # pydub exports MP3 through ffmpeg; point it at the one we found (PATH or imageio-ffmpeg).
+            f"import pydub; pydub.AudioSegment.converter = {ffmpeg!r}\n"
             f"sys.argv = ['naive', {str(work / 'naive.mp3')!r}, '{args.cues}', '{args.minutes}']\n"
             f"runpy.run_path({str(NAIVE)!r}, run_name='__main__')\n"
         )
@@ -154,7 +168,7 @@ def main() -> None:
     for name in ("floor", "cold", "warm", "edit", "naive"):
         row = rows[name]
         if row is None:
-            print(f"{name:<8}{'-':>9}{'-':>9}{'-':>13}{'-':>12}  skipped (needs ffmpeg on PATH and ../shared/bench)")
+            print(f"{name:<8}{'-':>9}{'-':>9}{'-':>13}{'-':>12}  skipped (needs ffmpeg: PATH or pip install -e '.[bench]'; and ../shared/bench)")
             continue
         notes = ""
         if "synthesized" in row:

@@ -261,6 +261,17 @@ def parse_routine(text: str | bytes, source: str = "<routine>", base_dir: Path |
         raise RoutineError(source, [Problem(None, None, "is empty: a routine needs at least a title and sections")])
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        char = ord(exc.character) if isinstance(exc.character, str) else exc.character
+        raise RoutineError(
+            source, [Problem(line, column, f"contains a control character (U+{char:04X}) that YAML does not allow: remove it")]
+        ) from None
+    except RecursionError:
+        raise RoutineError(
+            source, [Problem(None, None, "nests lists or mappings too deeply to be a routine: flatten it")]
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         what = exc.problem or "invalid YAML"
@@ -400,7 +411,8 @@ class _Validator:
             self.fail(node, f"{what} must be more than zero seconds" + (" (or 0)" if allow_zero else ""))
             return None
         if seconds > MAX_DURATION_S:
-            self.fail(node, f"{what} is {format_duration(seconds)}; a single duration may be at most {format_duration(MAX_DURATION_S)}")
+            shown = f"{seconds:.3g} s" if seconds > 1e7 else format_duration(seconds)
+            self.fail(node, f"{what} is {shown}; a single duration may be at most {format_duration(MAX_DURATION_S)}")
             return None
         return seconds
 
@@ -537,6 +549,12 @@ class _Validator:
         if not path.is_absolute():
             path = self.base_dir / path
         if path.is_file():
+            from .music import probe  # lazily: reading a file header is only needed for file paths
+
+            problem = probe(path)
+            if problem:
+                self.fail(node, f"music file '{name}' {problem}")
+                return None
             return MusicSettings(track=name, path=path, volume_db=volume_db)
         hint = _did_you_mean(name, sorted(tracks))
         where = "is a folder" if path.is_dir() else "was not found"

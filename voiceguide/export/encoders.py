@@ -70,13 +70,15 @@ class Mp3Encoder(Encoder):
     def close(self) -> None:
         if self._file.closed:
             return
-        self._file.write(self._lame.flush())
-        if self._tag:
-            start = lametag.frame_size(self._bitrate, self._rate)
-            frames, audio_bytes = lametag.count_frames(self._file, start)
-            self._file.seek(0)
-            self._file.write(lametag.info_frame(self._bitrate, self._rate, self._channels, frames, audio_bytes, self._samples))
-        self._file.close()
+        try:
+            self._file.write(self._lame.flush())
+            if self._tag:
+                start = lametag.frame_size(self._bitrate, self._rate)
+                frames, audio_bytes = lametag.count_frames(self._file, start)
+                self._file.seek(0)
+                self._file.write(lametag.info_frame(self._bitrate, self._rate, self._channels, frames, audio_bytes, self._samples))
+        finally:
+            self._file.close()
 
 
 class SoundfileEncoder(Encoder):

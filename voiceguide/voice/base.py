@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import difflib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..errors import UsageError
 
 DEFAULT_RATE_WPM = 150
 DEFAULT_VOLUME = 1.0
@@ -59,31 +57,3 @@ class Engine(ABC):
     def close(self) -> None:
         """Release worker processes or other resources."""
 
-
-class VoiceNotFound(UsageError):
-    """The requested voice matches no installed voice."""
-
-
-def resolve_voice(requested: str, voices: list[VoiceInfo]) -> str:
-    """An installed voice id for a voice id, an id's last part (en-us), a name or a language.
-
-    Raises VoiceNotFound with the closest matches when nothing fits.
-    """
-    want = requested.strip().lower()
-    by_id = {v.id.lower(): v.id for v in voices}
-    if want in by_id:
-        return by_id[want]
-    for v in voices:
-        if v.id.lower().rsplit("/", 1)[-1] == want or v.name.lower() == want:
-            return v.id
-    speaking = [v for v in voices if any(lang.lower() == want for lang in v.languages)]
-    if not speaking:
-        speaking = [v for v in voices if any(lang.lower().startswith(want + "-") for lang in v.languages)]
-    if speaking:
-        # Prefer the voice named after the language itself (en-us for en-us), then the US voice for "en".
-        speaking.sort(key=lambda v: (v.id.lower().rsplit("/", 1)[-1] != want, "en-us" not in v.id.lower(), v.id))
-        return speaking[0].id
-    names = sorted({v.id.rsplit("/", 1)[-1] for v in voices} | {v.name for v in voices} | {lang for v in voices for lang in v.languages})
-    close = difflib.get_close_matches(requested, names, n=4, cutoff=0.5)
-    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    raise VoiceNotFound(f"no installed voice matches '{requested}'{hint} ('voiceguide voices' lists them all)")

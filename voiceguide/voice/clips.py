@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -130,7 +131,7 @@ class ClipRef:
         try:
             with np.load(processed) as stored:  # only the small arrays are read here
                 return cls(path, sample_rate, preset, int(stored["frames"]), stored["hops"])
-        except (OSError, ValueError, KeyError, EOFError):
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             pass
         samples = load_clip(path, sample_rate, preset)
         hops = hop_energies(samples, sample_rate, channels_weight=2.0)
@@ -140,7 +141,9 @@ class ClipRef:
                 np.savez(f, samples=samples, peaks=true_peak(samples).astype(np.float32), hops=hops, frames=len(samples))
             os.replace(tmp, processed)
         except OSError:
-            tmp.unlink(missing_ok=True)  # an unwritable cache only means processing again next time
+            pass  # an unwritable cache only means processing again next time
+        finally:
+            tmp.unlink(missing_ok=True)
         return cls(path, sample_rate, preset, len(samples), hops)
 
     def load(self) -> tuple[np.ndarray, np.ndarray | None]:
@@ -150,7 +153,7 @@ class ClipRef:
                 samples, peaks = stored["samples"], stored["peaks"]
             if len(samples) == self.frames and len(peaks) == self.frames:
                 return samples, peaks
-        except (OSError, ValueError, KeyError, EOFError):
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             pass
         return load_clip(self.path, self.sample_rate, self.preset), None
 
