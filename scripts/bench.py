@@ -154,10 +154,16 @@ def main() -> None:
             "import runpy, sys\n"
             # pydub exports MP3 through ffmpeg; point it at the one we found (PATH or imageio-ffmpeg).
             f"import pydub; pydub.AudioSegment.converter = {ffmpeg!r}\n"
+            # pyttsx3 finds espeak-ng only as a system library; load the wheel's copy first, as voiceguide does.
+            "from voiceguide.voice import espeak_setup; espeak_setup.prepare()\n"
             f"sys.argv = ['naive', {str(work / 'naive.mp3')!r}, '{args.cues}', '{args.minutes}']\n"
             f"runpy.run_path({str(NAIVE)!r}, run_name='__main__')\n"
         )
-        rows["naive"] = run_measured(code, env)
+        try:
+            rows["naive"] = run_measured(code, env)
+        except subprocess.CalledProcessError as exc:
+            print(f"naive baseline failed: {(exc.stderr or '').strip().splitlines()[-1:]}", file=sys.stderr)
+            rows["naive"] = None
     else:
         rows["naive"] = None
 

@@ -49,8 +49,7 @@ class _ChimeKind:
 class _Source:
     start: int  # frame
     length: int
-    key: object  # what to load: a speech text or a chime kind
-    gain: float
+    key: object  # what to load: a speech text or a chime kind (levels are applied when it is loaded)
 
     @property
     def end(self) -> int:
@@ -103,10 +102,10 @@ class Mixer:
         sources = []
         for event in plan.events:
             if event.type == "speech":
-                sources.append(_Source(frames(event.start_s, sample_rate), self.clips[event.text].frames, event.text, 1.0))
+                sources.append(_Source(frames(event.start_s, sample_rate), self.clips[event.text].frames, event.text))
             elif event.type == "chime" and self.chime_set:
                 length = len(chimes.chime(event.kind, sample_rate, self.chime_set))
-                sources.append(_Source(frames(event.start_s, sample_rate), length, _ChimeKind(event.kind), 1.0))
+                sources.append(_Source(frames(event.start_s, sample_rate), length, _ChimeKind(event.kind)))
         sources.sort(key=lambda s: s.start)
         self.sources = sources
         self.source_starts = [s.start for s in sources]
@@ -159,7 +158,6 @@ class Mixer:
         self.voice_gain = float(voice_gain * correction)
         self.chime_gain = float(chime_gain * correction)
         self.music_gain_linear = float(music_gain * correction)
-        self.predicted_lufs = float(predicted + 20 * np.log10(correction)) if np.isfinite(predicted) else -np.inf
         if self.loop is not None:
             self.loop *= np.float32(self.music_gain_linear)
 
