@@ -226,7 +226,10 @@ def test_unknown_music_track_lists_valid_ones(write_routine):
 
 
 def test_music_path_is_relative_to_the_routine(write_routine, tmp_path):
-    (tmp_path / "bed.wav").write_bytes(b"RIFF")
+    import numpy as np
+    import soundfile
+
+    soundfile.write(str(tmp_path / "bed.wav"), np.zeros(44100 * 2, np.float32), 44100)
     path = write_routine("title: t\nmusic: {track: bed.wav, volume_db: -25}\nsections:\n  - title: s\n    steps:\n      - say: go\n")
     routine = load_routine(path)
     assert routine.music.path == tmp_path / "bed.wav" and routine.music.volume_db == -25
