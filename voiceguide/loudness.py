@@ -111,21 +111,10 @@ def gated_loudness(powers: np.ndarray) -> float:
     return float(-0.691 + 10 * np.log10(kept.mean()))
 
 
-def integrated_loudness(samples: np.ndarray, sample_rate: int, chunk_s: float = 60.0) -> float:
-    """Integrated loudness of a (long) signal, measured in overlapping chunks to bound memory."""
-    n = samples.shape[0]
-    chunk = int(chunk_s * sample_rate)
-    block = int(round(BLOCK_S * sample_rate))
-    if n <= chunk + block:
-        return gated_loudness(block_powers(samples, sample_rate))
-    powers = []
-    hop = int(round(HOP_S * sample_rate))
-    # Chunks overlap by one block and start on the hop grid, so every block is measured exactly once.
-    for start in range(0, n, chunk):
-        piece = samples[start : min(n, start + chunk + block - hop)]
-        if piece.shape[0] >= block:
-            powers.append(block_powers(piece, sample_rate))
-    return gated_loudness(np.concatenate(powers))
+def integrated_loudness(samples: np.ndarray, sample_rate: int) -> float:
+    """Integrated loudness of a (long) signal: its gating blocks are built from 100 ms hops, which are
+    filtered a few seconds at a time, so memory stays small whatever the length."""
+    return loudness_from_hops(hop_energies(samples, sample_rate), sample_rate)
 
 
 def true_peak(samples: np.ndarray) -> np.ndarray:
