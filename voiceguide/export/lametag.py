@@ -29,20 +29,29 @@ def _crc16(data: bytes, crc: int = 0) -> int:
     return crc
 
 
-def count_frames(f: BinaryIO, start: int) -> tuple[int, int]:
-    """Walk the MPEG-1 Layer III frames from `start`; return (frames, bytes)."""
+def count_frames(f: BinaryIO, start: int, chunk_bytes: int = 1 << 20) -> tuple[int, int]:
+    """Walk the MPEG-1 Layer III frames from `start`; return (frames, bytes). Reads a chunk at a time, so a
+    long session's file is never held in memory."""
+    rates = {v: k for k, v in _RATES.items()}
     f.seek(start)
-    data = f.read()
-    pos = frames = 0
-    while pos + 4 <= len(data):
-        b1, b2 = data[pos + 1], data[pos + 2]
-        if data[pos] != 0xFF or (b1 & 0xFE) != 0xFA:
+    buffer = b""
+    offset = frames = 0  # offset: bytes from `start` to the next frame header
+    buffer_start = 0  # where `buffer` begins, counted from `start`
+    while True:
+        local = offset - buffer_start
+        if local + 4 > len(buffer):
+            more = f.read(chunk_bytes)
+            if not more:
+                break
+            buffer = buffer[local:] + more
+            buffer_start = offset
+            continue
+        b0, b1, b2 = buffer[local], buffer[local + 1], buffer[local + 2]
+        if b0 != 0xFF or (b1 & 0xFE) != 0xFA:
             break
-        bitrate = _BITRATES_KBPS[b2 >> 4]
-        rate = {v: k for k, v in _RATES.items()}[(b2 >> 2) & 3]
-        pos += frame_size(bitrate, rate, (b2 >> 1) & 1)
+        offset += frame_size(_BITRATES_KBPS[b2 >> 4], rates[(b2 >> 2) & 3], (b2 >> 1) & 1)
         frames += 1
-    return frames, pos
+    return frames, offset
 
 
 def info_frame(bitrate_kbps: int, sample_rate: int, channels: int, audio_frames: int, audio_bytes: int, samples: int) -> bytes:
