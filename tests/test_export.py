@@ -77,3 +77,23 @@ def test_every_format_round_trips_with_the_plans_timing(write_routine, fake_engi
         assert tags["TITLE"] == [plan.title]
         starts = [tags[f"CHAPTER{i:03d}"][0] for i in range(1, len(plan.chapters) + 1)]
         assert starts[0] == "00:00:00.000" and [tags[f"CHAPTER{i:03d}NAME"][0] for i in range(1, 5)] == [c.title for c in plan.chapters]
+
+
+def test_frame_count_does_not_depend_on_the_read_chunk(tmp_path):
+    """The Info header's frame count is read in chunks; frames straddling a chunk edge must still count."""
+    from voiceguide.export import lametag
+
+    frames = SR * 20
+    rng = np.random.default_rng(2)
+    audio = (rng.standard_normal((frames, 2)) * 0.1).astype(np.float32)
+    path = tmp_path / "long.mp3"
+    with open_encoder(path, SR, 2) as encoder:
+        for i in range(0, frames, 65536):
+            encoder.write(audio[i : i + 65536])
+    start = lametag.frame_size(128, SR)
+    with open(path, "rb") as f:
+        whole = lametag.count_frames(f, start, chunk_bytes=1 << 30)
+        for chunk in (4, 417, 1000, 4096):
+            assert lametag.count_frames(f, start, chunk_bytes=chunk) == whole
+    assert whole[1] == path.stat().st_size - start
+    assert soundfile.info(str(path)).frames == frames

@@ -33,21 +33,19 @@ def count_frames(f: BinaryIO, start: int, chunk_bytes: int = 1 << 20) -> tuple[i
     """Walk the MPEG-1 Layer III frames from `start`; return (frames, bytes). Reads a chunk at a time, so a
     long session's file is never held in memory."""
     rates = {v: k for k, v in _RATES.items()}
-    f.seek(start)
-    buffer = b""
     offset = frames = 0  # offset: bytes from `start` to the next frame header
-    buffer_start = 0  # where `buffer` begins, counted from `start`
+    buffer, buffer_start = b"", 0  # buffer holds the file from start + buffer_start on
     while True:
         local = offset - buffer_start
         if local + 4 > len(buffer):
-            more = f.read(chunk_bytes)
-            if not more:
+            # Refill from the next header itself: a frame may end past the current chunk.
+            f.seek(start + offset)
+            buffer, buffer_start = f.read(chunk_bytes), offset
+            if len(buffer) < 4:
                 break
-            buffer = buffer[local:] + more
-            buffer_start = offset
             continue
-        b0, b1, b2 = buffer[local], buffer[local + 1], buffer[local + 2]
-        if b0 != 0xFF or (b1 & 0xFE) != 0xFA:
+        b1, b2 = buffer[local + 1], buffer[local + 2]
+        if buffer[local] != 0xFF or (b1 & 0xFE) != 0xFA:
             break
         offset += frame_size(_BITRATES_KBPS[b2 >> 4], rates[(b2 >> 2) & 3], (b2 >> 1) & 1)
         frames += 1
