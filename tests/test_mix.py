@@ -117,3 +117,13 @@ def test_decode_mono_and_resample(tmp_path):
     soundfile.write(str(path), np.zeros(22050 * 2, np.float32) + 0.1, 22050)
     data = decode(path, SR)
     assert data.shape == (SR * 2, 2) or abs(data.shape[0] - SR * 2) <= 2
+
+
+def test_sparse_music_gain_matches_the_full_envelope(mixed_setup, tmp_path):
+    """music_gain (audio, computed only where it changes) and music_gain_at (loudness prediction) are one curve."""
+    _, clips, plan = mixed_setup
+    mixer = Mixer(with_music(plan, tmp_path), clips, noise_bed())
+    n = frames(plan.duration_s)
+    sparse = mixer.music_gain(0, n)
+    full = mixer.music_gain_at(np.arange(n) / SR)
+    assert np.max(np.abs(sparse - full)) < 1e-5

@@ -26,7 +26,7 @@ from .mix import DEFAULT_LOUDNESS_LUFS
 from .render import render, render_batch, say, synthesize_plan, write_json
 from .starter import starter_routine
 from .routine import CHIME_SETS, VOICE_PRESETS, format_duration, load_routine, parse_duration
-from .voice import ENGINES, get_engine
+from .voice import ENGINES, engine_session
 from .voice.base import DEFAULT_RATE_WPM
 
 
@@ -362,11 +362,8 @@ def chimes_cmd():
 @_friendly
 def voices_cmd(language, engine):
     """List the installed voices."""
-    eng = get_engine(engine)
-    try:
+    with engine_session(engine) as eng:
         voices = eng.voices()
-    finally:
-        eng.close()
     if language:
         lang = language.lower()
         voices = [v for v in voices if any(l.lower() == lang or l.lower().startswith(lang + "-") for l in v.languages)]

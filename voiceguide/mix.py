@@ -60,6 +60,14 @@ def frames(seconds: float, sample_rate: int = SAMPLE_RATE) -> int:
     return int(round(seconds * sample_rate))
 
 
+def level_voice(clip: Clip, gain: float, sample_rate: int) -> np.ndarray:
+    """A voice clip at its narration gain, limited as a whole clip to VOICE_CEILING_DBTP (deterministic, so
+    the block size of the mix never matters); its cached true peaks spare the oversampling."""
+    raw, peaks = clip.load()
+    g = np.float32(gain)
+    return limit(raw * g, sample_rate, VOICE_CEILING_DBTP, peaks=None if peaks is None else peaks * g)
+
+
 def soft_clip(x: np.ndarray) -> np.ndarray:
     """Identity below the knee, a tanh shoulder above it; never reaches BUS_CEILING. Stateless, so any
     block size gives the same samples."""
@@ -157,9 +165,8 @@ class Mixer:
         correction = 10 ** ((target_lufs - predicted) / 20) if np.isfinite(predicted) else 1.0
         self.voice_gain = float(voice_gain * correction)
         self.chime_gain = float(chime_gain * correction)
-        self.music_gain_linear = float(music_gain * correction)
         if self.loop is not None:
-            self.loop *= np.float32(self.music_gain_linear)
+            self.loop *= np.float32(music_gain * correction)
 
     @staticmethod
     def _place(timeline: np.ndarray, hops: np.ndarray, at: int) -> None:
@@ -188,10 +195,7 @@ class Mixer:
             if isinstance(key, _ChimeKind):
                 samples = chimes.chime(key.kind, self.sample_rate, self.chime_set) * np.float32(self.chime_gain)
             else:
-                # Levelled, then limited as a whole clip: deterministic, so block size never matters.
-                raw, peaks = self.clips[key].load()
-                gain = np.float32(self.voice_gain)
-                samples = limit(raw * gain, self.sample_rate, VOICE_CEILING_DBTP, peaks=None if peaks is None else peaks * gain)
+                samples = level_voice(self.clips[key], self.voice_gain, self.sample_rate)
             self._loaded[key] = samples
         return samples
 

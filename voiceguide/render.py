@@ -21,12 +21,12 @@ from .export.tags import CHAPTER_MODES, DEFAULT_ARTIST, Metadata, cover_png, loa
 from .export.encoders import DEFAULT_BITRATE_KBPS
 import numpy as np
 
-from .loudness import limit, loudness_from_hops
-from .mix import BLOCK_FRAMES, DEFAULT_LOUDNESS_LUFS, SAMPLE_RATE, VOICE_CEILING_DBTP, Mixer
+from .loudness import loudness_from_hops
+from .mix import BLOCK_FRAMES, DEFAULT_LOUDNESS_LUFS, SAMPLE_RATE, Mixer, level_voice
 from .music import decode, track_loudness
 from .plan import Plan, build_plan, fit_to_length, spoken_texts
 from .routine import CHIME_SETS, Routine, load_routine
-from .voice import ClipCache, ClipStats, Engine, VoiceOptions, get_engine, prepare_clips
+from .voice import ClipCache, ClipStats, Engine, VoiceOptions, engine_session, prepare_clips
 from .voice.base import DEFAULT_RATE_WPM, DEFAULT_VOLUME
 
 # progress(stage, done, total): stage is "voice" (clips ready) or "mix" (frames written)
@@ -107,9 +107,7 @@ def synthesize_plan(
     if length_s is not None and pace is not None:
         raise UsageError("use either --pace or --length, not both: --length chooses the pace itself")
     routine = apply_overrides(routine, pace, chimes, config)
-    owns_engine = isinstance(engine, str)
-    engine_obj = get_engine(engine) if isinstance(engine, str) else engine
-    try:
+    with engine_session(engine) as engine_obj:
         clips, stats = prepare_clips(
             spoken_texts(routine),
             engine_obj,
@@ -118,9 +116,6 @@ def synthesize_plan(
             SAMPLE_RATE,
             progress=(lambda d, t: progress("voice", d, t)) if progress else None,
         )
-    finally:
-        if owns_engine:
-            engine_obj.close()
     speech_s = {t: c.frames / SAMPLE_RATE for t, c in clips.items()}
     if length_s is not None:
         routine = fit_to_length(routine, speech_s, length_s)
@@ -286,18 +281,12 @@ def say(
         raise UsageError("nothing to say: give some text")
     routine = Routine(title="say", sections=(), language=language)
     options = voice_options(routine, voice, rate_wpm, volume, preset)
-    owns_engine = isinstance(engine, str)
-    engine_obj = get_engine(engine) if isinstance(engine, str) else engine
-    try:
+    with engine_session(engine) as engine_obj:
         clips, _ = prepare_clips([cleaned], engine_obj, options, cache or ClipCache(), SAMPLE_RATE)
-    finally:
-        if owns_engine:
-            engine_obj.close()
     clip = clips[cleaned]
-    samples, peaks = clip.load()
     level = loudness_from_hops(clip.hops, SAMPLE_RATE)
-    gain = np.float32(10 ** ((loudness_lufs - level) / 20)) if np.isfinite(level) else np.float32(1)
-    samples = limit(samples * gain, SAMPLE_RATE, VOICE_CEILING_DBTP, peaks=None if peaks is None else peaks * gain)
+    gain = 10 ** ((loudness_lufs - level) / 20) if np.isfinite(level) else 1.0
+    samples = level_voice(clip, gain, SAMPLE_RATE)
     with atomic_output(output) as tmp:
         with open_encoder(tmp, SAMPLE_RATE, 2, suffix=output.suffix) as encoder:
             encoder.write(np.repeat(samples[:, None], 2, axis=1))
@@ -316,7 +305,7 @@ def render_batch(
     voice_keys = ("voice", "rate_wpm", "volume", "preset", "engine", "config")
     results: list[float | str | None] = [None] * len(jobs)
     seen: set = set()
-    for i, job in enumerate(jobs):
+    for job in jobs:
         key = (str(job["routine"]), *(repr(job.get(k)) for k in voice_keys))
         if key in seen:
             continue

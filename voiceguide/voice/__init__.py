@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from ..errors import EngineError, UsageError
 from .base import DEFAULT_RATE_WPM, DEFAULT_VOLUME, Engine, VoiceInfo, VoiceOptions
@@ -22,6 +23,7 @@ __all__ = [
     "Engine",
     "VoiceInfo",
     "VoiceOptions",
+    "engine_session",
     "get_engine",
     "prepare_clips",
 ]
@@ -35,6 +37,19 @@ def _pyttsx3() -> Engine:
 
 # Name -> factory. Tests register a deterministic engine here, through the same path users take.
 ENGINES: dict[str, Callable[[], Engine]] = {"pyttsx3": _pyttsx3}
+
+
+@contextmanager
+def engine_session(engine: Engine | str) -> Iterator[Engine]:
+    """The engine to use: one made from a name is closed afterwards; one passed in stays the caller's."""
+    if not isinstance(engine, str):
+        yield engine
+        return
+    made = get_engine(engine)
+    try:
+        yield made
+    finally:
+        made.close()
 
 
 def get_engine(name: str = "pyttsx3") -> Engine:
