@@ -125,6 +125,8 @@ ENCODERS: dict[str, Callable[..., Encoder]] = {
     # libsndfile's Vorbis writer crashes when handed a whole track at once; the mixer's blocks are small.
     ".ogg": lambda path, sample_rate, channels=2, **_: SoundfileEncoder(path, sample_rate, channels, "OGG", "VORBIS"),
     ".opus": OpusEncoder,
+    # AAC through PyAV (bundled ffmpeg), imported on first use so the other formats never load it.
+    ".m4a": lambda *args, **kwargs: __import__(f"{__package__}.m4a", fromlist=["M4aEncoder"]).M4aEncoder(*args, **kwargs),
 }
 
 
