@@ -17,7 +17,7 @@ from .errors import UsageError, VoiceguideError
 from . import __version__
 from .export import atomic_output, check_output_path, encode_blocks, open_encoder
 from .export.captions import caption_format, write_captions
-from .export.tags import CHAPTER_MODES, DEFAULT_ARTIST, Metadata, cover_png, load_cover, write_mp3_tags, write_vorbis_tags
+from .export.tags import CHAPTER_MODES, DEFAULT_ARTIST, Metadata, cover_png, load_cover, write_mp3_tags, write_mp4_tags, write_vorbis_tags
 from .export.encoders import DEFAULT_BITRATE_KBPS
 import numpy as np
 
@@ -211,7 +211,7 @@ def render(
                 comment=settings_comment(routine, options, loudness_lufs),
                 cover_png=cover_png_bytes or cover_png(plan.title, " ".join(s.title for s in routine.sections)),
             )
-            writer = write_mp3_tags if output.suffix.lower() == ".mp3" else write_vorbis_tags
+            writer = {".mp3": write_mp3_tags, ".m4a": write_mp4_tags}.get(output.suffix.lower(), write_vorbis_tags)
             writer(tmp, plan, meta, None if chapters == "none" else chapters)
         if cues:
             write_json(Path(cues), plan.to_json())
@@ -225,7 +225,7 @@ def render(
 
 STEM_NAMES = ("voice", "music", "chimes")
 # WAV has no chapter convention players share; the others get tags, cover art and chapters.
-TAGGED_FORMATS = (".mp3", ".flac", ".ogg", ".opus")
+TAGGED_FORMATS = (".mp3", ".m4a", ".flac", ".ogg", ".opus")
 
 
 def settings_comment(routine: Routine, options: VoiceOptions, loudness_lufs: float) -> str:

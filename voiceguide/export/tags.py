@@ -1,4 +1,4 @@
-"""ID3v2.3 tags for a rendered MP3: title, artist, cover art, and chapters (CHAP + CTOC) from the plan."""
+"""Tags, cover art and chapters from the plan: ID3v2.3 (CHAP + CTOC) for MP3, Vorbis comments, MP4 atoms."""
 
 from __future__ import annotations
 
@@ -229,6 +229,42 @@ def write_vorbis_tags(path: str | Path, plan: Plan, meta: Metadata, chapters: st
             audio.add_picture(picture)
         else:
             audio["METADATA_BLOCK_PICTURE"] = base64.b64encode(picture.write()).decode("ascii")
+    audio.save()
+
+
+def write_mp4_tags(path: str | Path, plan: Plan, meta: Metadata, chapters: str | None = "sections") -> None:
+    """iTunes-style tags for an .m4a (©nam, ©ART, ©alb, ©gen, ©day, ©cmt, covr) and its chapters.
+
+    The chapters need ffmpeg's MP4 muxer (a QuickTime chapter track and a Nero chpl atom; mutagen only reads
+    chapters), so the file is first copied packet for packet with them (see m4a.write_chapters); then mutagen
+    writes the tags, as for the other formats.
+    """
+    from mutagen.mp4 import MP4, MP4Cover
+
+    from .m4a import write_chapters
+
+    path = Path(path)
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head[4:8] != b"ftyp":
+        raise ValueError(f"{path} is not an MP4 file; MP4 tags and chapters are for .m4a only")
+    write_chapters(path, chapters_for(plan, chapters) if chapters is not None else ())
+    audio = MP4(str(path))
+    if audio.tags is None:
+        audio.add_tags()
+    for key in ("\xa9nam", "\xa9ART", "\xa9alb", "\xa9gen", "\xa9day", "\xa9cmt", "covr"):
+        audio.tags.pop(key, None)
+    audio.tags["\xa9nam"] = [meta.title]
+    audio.tags["\xa9ART"] = [meta.artist]
+    audio.tags["\xa9alb"] = [meta.album]
+    audio.tags["\xa9gen"] = [meta.genre]
+    if meta.year is not None:
+        audio.tags["\xa9day"] = [f"{meta.year:04d}"]
+    if meta.comment:
+        audio.tags["\xa9cmt"] = [meta.comment]
+    if meta.cover_png:
+        kind = MP4Cover.FORMAT_PNG if image_mime(meta.cover_png) == "image/png" else MP4Cover.FORMAT_JPEG
+        audio.tags["covr"] = [MP4Cover(meta.cover_png, imageformat=kind)]
     audio.save()
 
 
