@@ -45,8 +45,15 @@ def mp3_delay_s(audio: np.ndarray, plan) -> float:
     return chime_onset_s(audio, first.start_s) - first.start_s
 
 
-@pytest.mark.parametrize("suffix", [".mp3", ".wav", ".flac"])
-def test_render_matches_plan(write_routine, fake_engine, tmp_path, suffix):
+@pytest.mark.parametrize("suffix", [".mp3", ".wav", ".flac", "segmented.mp3"])
+def test_render_matches_plan(write_routine, fake_engine, tmp_path, suffix, monkeypatch):
+    if suffix == "segmented.mp3":
+        # A short session in 10 s segments, so this checks the joins of the parallel MP3 encoder too.
+        from voiceguide.export import mp3_segments
+
+        monkeypatch.setattr(mp3_segments, "SEGMENT_S", 10.0)
+        monkeypatch.setattr(mp3_segments, "MIN_SEGMENT_S", 10.0)
+        suffix = ".mp3"
     routine = write_routine(SMALL_ROUTINE)
     out = tmp_path / f"session{suffix}"
     cues = tmp_path / "cues.json"
@@ -82,6 +89,29 @@ def test_render_matches_plan(write_routine, fake_engine, tmp_path, suffix):
     assert sheet["duration_s"] == pytest.approx(plan.duration_s, abs=0.001)
     assert {e["type"] for e in sheet["events"]} == {"speech", "chime", "action", "pause"}
     assert [c["title"] for c in sheet["chapters"]] == ["Introduction", "Neck", "Jaw", "Closing"]
+
+
+def test_segmented_mp3_decodes_to_the_mix(write_routine, fake_engine, tmp_path, monkeypatch):
+    from voiceguide.export import mp3_segments
+
+    routine = write_routine(SMALL_ROUTINE.replace("music: none", "music: {track: ocean-wash}"))
+    render(routine, tmp_path / "s.wav", engine="fake")
+    joins = []
+    real = mp3_segments.encode_segments
+    monkeypatch.setattr(mp3_segments, "encode_segments", lambda *a, **k: (r := real(*a, **k), joins.extend(r[2]))[0])
+    monkeypatch.setattr(mp3_segments, "SEGMENT_S", 10.0)
+    monkeypatch.setattr(mp3_segments, "MIN_SEGMENT_S", 10.0)
+    render(routine, tmp_path / "s.mp3", engine="fake")
+    assert len(joins) >= 3
+    mix, mp3 = decode(tmp_path / "s.wav"), decode(tmp_path / "s.mp3")
+    assert mp3.shape == mix.shape
+    # Coding error stays at the codec's level in every 100 ms window, joins included (a bad join is a click
+    # or a dropout at signal level).
+    n = int(0.1 * SR)
+    usable = len(mix) // n * n
+    err = np.sqrt(np.mean(((mp3 - mix)[:usable].reshape(-1, n, 2)) ** 2, axis=(1, 2)))
+    level = np.sqrt(np.mean((mix[:usable].reshape(-1, n, 2)) ** 2, axis=(1, 2)))
+    assert np.all(err < np.maximum(0.1 * level, 10 ** (-60 / 20))), np.max(err / np.maximum(level, 1e-9))
 
 
 def test_existing_output_is_kept_without_force(write_routine, fake_engine, tmp_path):

@@ -695,21 +695,33 @@ def test_cache_that_fails_mid_run_falls_back_with_a_warning(write_routine, tmp_p
     assert soundfile.info(str(tmp_path / "s.wav")).duration > 10
 
 
-def test_disk_full_while_writing_keeps_the_old_file(write_routine, tmp_path, fake_engine, monkeypatch):
-    from voiceguide.export import encoders
+class _FailingFile:
+    """The output file, failing with `error` once `after` writes have gone through."""
 
+    def __init__(self, real, after: int, error: OSError):
+        self.real, self.after, self.error = real, after, error
+
+    def write(self, data):
+        if self.after <= 0:
+            raise self.error
+        self.after -= 1
+        return self.real.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
+def _fail_mp3_writes(monkeypatch, after: int, error: OSError) -> None:
+    from voiceguide.export import mp3_segments
+
+    real = mp3_segments.encode_segments
+    monkeypatch.setattr(mp3_segments, "encode_segments", lambda out, *a, **k: real(_FailingFile(out, after, error), *a, **k))
+
+
+def test_disk_full_while_writing_keeps_the_old_file(write_routine, tmp_path, fake_engine, monkeypatch):
     out = tmp_path / "s.mp3"
     out.write_bytes(b"the previous session")
-    writes = []
-    real_write = encoders.Mp3Encoder.write
-
-    def write(self, block):
-        writes.append(len(block))
-        real_write(self, block)
-        if len(writes) > 2:
-            raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(encoders.Mp3Encoder, "write", write)
+    _fail_mp3_writes(monkeypatch, 3, OSError(errno.ENOSPC, "No space left on device"))
     result = invoke("render", write_routine(SMALL_ROUTINE), "-o", out, "--engine", "fake", "--force")
     assert_clean_failure(result, 1)
     assert f"error: could not write {out}: no space left on the device" in result.output
@@ -719,15 +731,7 @@ def test_disk_full_while_writing_keeps_the_old_file(write_routine, tmp_path, fak
 
 
 def test_other_write_errors_are_one_line(write_routine, tmp_path, fake_engine, monkeypatch):
-    from voiceguide.export import encoders
-
-    real_write = encoders.Mp3Encoder.write
-
-    def write(self, block):
-        real_write(self, block)
-        raise PermissionError(errno.EACCES, "Permission denied", "/somewhere/s.mp3")
-
-    monkeypatch.setattr(encoders.Mp3Encoder, "write", write)
+    _fail_mp3_writes(monkeypatch, 3, PermissionError(errno.EACCES, "Permission denied", "/somewhere/s.mp3"))
     result = invoke("render", write_routine(SMALL_ROUTINE), "-o", tmp_path / "s.mp3", "--engine", "fake")
     assert_clean_failure(result, 1)
     assert "error: Permission denied: /somewhere/s.mp3" in result.output

@@ -4,6 +4,7 @@ output is identical for any block size and memory stays flat however long the se
 from __future__ import annotations
 
 import bisect
+import copy
 from dataclasses import dataclass
 from typing import Iterator, Mapping, Protocol
 
@@ -277,6 +278,15 @@ class Mixer:
         for key in [k for k in self._loaded if k not in sounding]:
             del self._loaded[key]
         return {"voice": voice, "music": music, "chimes": chime}
+
+    def fork(self) -> Mixer:
+        """A mixer for another thread: the same plan, levels and music, its own clips in memory.
+
+        Any range of the session can be mixed on its own (block() depends only on start and stop), which
+        is what lets segments of one session be encoded at once."""
+        twin = copy.copy(self)
+        twin._loaded = {}
+        return twin
 
     def block(self, start: int, stop: int) -> np.ndarray:
         parts = self.stems(start, stop)

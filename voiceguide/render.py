@@ -19,6 +19,7 @@ from .export import atomic_output, check_output_path, encode_blocks, open_encode
 from .export.captions import caption_format, write_captions
 from .export.tags import CHAPTER_MODES, DEFAULT_ARTIST, Metadata, cover_png, load_cover, write_mp3_tags, write_mp4_tags, write_vorbis_tags
 from .export.encoders import DEFAULT_BITRATE_KBPS
+from .export.mp3_segments import write_mp3
 import numpy as np
 
 from .loudness import loudness_from_hops
@@ -201,8 +202,12 @@ def render(
             progress("mix", written, mixer.total_frames)
 
     with atomic_output(output) as tmp:
-        with open_encoder(tmp, SAMPLE_RATE, 2, bitrate_kbps=bitrate_kbps, suffix=output.suffix) as encoder:
-            encode_blocks(encoder, mixer.blocks(block_frames), on_block)
+        if output.suffix.lower() == ".mp3":
+            # Segments of the session mixed and encoded on every core, joined gaplessly.
+            write_mp3(tmp, lambda: mixer.fork().block, mixer.total_frames, SAMPLE_RATE, 2, bitrate_kbps, block_frames, on_block)
+        else:
+            with open_encoder(tmp, SAMPLE_RATE, 2, bitrate_kbps=bitrate_kbps, suffix=output.suffix) as encoder:
+                encode_blocks(encoder, mixer.blocks(block_frames), on_block)
         if output.suffix.lower() in TAGGED_FORMATS:
             meta = Metadata(
                 title=plan.title,

@@ -26,6 +26,23 @@ def to_int16(block: np.ndarray) -> np.ndarray:
     return np.round(block * np.float32(32767.0)).astype(np.int16)
 
 
+def new_lame(sample_rate: int, channels: int, bitrate_kbps: int):
+    import lameenc
+
+    lame = lameenc.Encoder()
+    lame.set_bit_rate(bitrate_kbps)
+    lame.set_in_sample_rate(sample_rate)
+    # LAME would drop to 32 kHz at low bitrates on its own; the session format is fixed.
+    lame.set_out_sample_rate(sample_rate)
+    lame.set_channels(channels)
+    lame.set_quality(LAME_QUALITY)
+    return lame
+
+
+def lame_pcm(block: np.ndarray) -> bytes:
+    return to_int16(block * LAMEENC_GAIN_COMPENSATION).tobytes()
+
+
 class Encoder:
     def write(self, block: np.ndarray) -> None:
         raise NotImplementedError
@@ -47,25 +64,17 @@ class Mp3Encoder(Encoder):
     """
 
     def __init__(self, path: Path, sample_rate: int, channels: int = 2, bitrate_kbps: int = DEFAULT_BITRATE_KBPS):
-        import lameenc
-
         self._rate, self._channels, self._bitrate = sample_rate, channels, bitrate_kbps
         self._samples = 0
         self._tag = lametag.supported(bitrate_kbps, sample_rate)
-        self._lame = lameenc.Encoder()
-        self._lame.set_bit_rate(bitrate_kbps)
-        self._lame.set_in_sample_rate(sample_rate)
-        # LAME would drop to 32 kHz at low bitrates on its own; the session format is fixed.
-        self._lame.set_out_sample_rate(sample_rate)
-        self._lame.set_channels(channels)
-        self._lame.set_quality(LAME_QUALITY)
+        self._lame = new_lame(sample_rate, channels, bitrate_kbps)
         self._file: BinaryIO = open(path, "w+b")  # noqa: SIM115
         if self._tag:
             self._file.write(bytes(lametag.frame_size(bitrate_kbps, sample_rate)))
 
     def write(self, block: np.ndarray) -> None:
         self._samples += len(block)
-        self._file.write(self._lame.encode(to_int16(block * LAMEENC_GAIN_COMPENSATION).tobytes()))
+        self._file.write(self._lame.encode(lame_pcm(block)))
 
     def close(self) -> None:
         if self._file.closed:
