@@ -25,9 +25,13 @@ from .export.encoders import DEFAULT_BITRATE_KBPS
 from .mix import DEFAULT_LOUDNESS_LUFS
 from .render import render, render_batch, say, synthesize_plan, write_json
 from .starter import starter_routine
-from .routine import CHIME_SETS, VOICE_PRESETS, format_duration, load_routine, parse_duration
-from .voice import ENGINES, engine_session
+from .routine import CHIME_SETS, VOICE_ENGINES, VOICE_PRESETS, format_duration, load_routine, parse_duration
+from .voice import engine_session
 from .voice.base import DEFAULT_RATE_WPM
+
+
+# What 'voices' lists when no --engine is given.
+DEFAULT_ENGINES = VOICE_ENGINES
 
 
 def _friendly(func):
@@ -118,11 +122,14 @@ def _length(ctx, param, value):
     return lengths if ctx.command.name == "render" else lengths[0]
 
 
+ENGINE_HELP = 'Text-to-speech engine: pyttsx3 (espeak-ng, the default) or piper (a neural voice; pip install "voiceguide[neural]").'
+
+
 def voice_options(func):
     func = click.option("--length", "length_s", callback=_length, help="Fit the session to this length (e.g. 15m, 12:30) by scaling action time, never speech.")(func)
     func = click.option("--chimes", type=click.Choice(CHIME_SETS), help="Chime set (default: the routine's, else bowl).")(func)
     func = click.option("--preset", type=click.Choice(VOICE_PRESETS), help="Voice preset: plain, or soft (slower, lower, a small room).")(func)
-    func = click.option("--engine", default="pyttsx3", show_default=True, help="Text-to-speech engine.")(func)
+    func = click.option("--engine", help=ENGINE_HELP)(func)
     func = click.option("--volume", type=click.FloatRange(0.05, 1.0), help="Voice volume, 0.05 to 1.")(func)
     func = click.option("--rate", "rate_wpm", type=click.IntRange(60, 450), help=f"Speaking rate in words per minute (default {DEFAULT_RATE_WPM}).")(func)
     func = click.option("--voice", help="Voice id, name or language (see 'voiceguide voices').")(func)
@@ -332,7 +339,7 @@ def new_cmd(name, force):
 @click.option("--volume", type=click.FloatRange(0.05, 1.0))
 @click.option("--preset", type=click.Choice(VOICE_PRESETS))
 @click.option("--language", default="en", show_default=True, help="Language, for the default voice.")
-@click.option("--engine", default="pyttsx3", show_default=True)
+@click.option("--engine", help=ENGINE_HELP)
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 @_friendly
 def say_cmd(text, output, voice, rate_wpm, volume, preset, language, engine, force):
@@ -358,19 +365,26 @@ def chimes_cmd():
 
 @cli.command("voices")
 @click.option("--language", help="Only voices for this language (e.g. en, ko).")
-@click.option("--engine", default="pyttsx3", show_default=True, type=click.Choice(sorted(ENGINES)))
+@click.option("--engine", help="Only this engine's voices (default: every engine that is installed).")
 @_friendly
 def voices_cmd(language, engine):
-    """List the installed voices."""
-    with engine_session(engine) as eng:
-        voices = eng.voices()
+    """List the installed voices of every engine (pyttsx3, and piper when the neural extra is installed)."""
+    voices = []
+    for name in [engine] if engine else DEFAULT_ENGINES:
+        try:
+            with engine_session(name) as eng:
+                voices += eng.voices()
+        except UsageError as exc:
+            if engine:
+                raise
+            click.echo(f"note: no {name} voices: {exc}", err=True)  # e.g. the optional piper engine is not installed
     if language:
-        lang = language.lower()
+        lang = language.lower().replace("_", "-")
         voices = [v for v in voices if any(l.lower() == lang or l.lower().startswith(lang + "-") for l in v.languages)]
         if not voices:
             raise UsageError(f"no installed voice for language '{language}'")
-    for v in sorted(voices, key=lambda v: v.id):
-        click.echo(f"{v.id:<28} {', '.join(v.languages):<16} {v.name}")
+    for v in sorted(voices, key=lambda v: (v.engine, v.id)):
+        click.echo(f"{v.engine:<8} {v.id:<28} {', '.join(v.languages):<16} {v.name}")
 
 
 def main() -> None:

@@ -14,12 +14,13 @@ import yaml
 
 from .errors import Problem, RoutineError
 from .library import builtin_tracks
-from .routine import CHIME_SETS, VOICE_PRESETS, MusicSettings, Routine, _did_you_mean
+from .routine import CHIME_SETS, VOICE_ENGINES, VOICE_PRESETS, MusicSettings, Routine, _did_you_mean
 
 CONFIG_TEMPLATE = """\
 # voiceguide user defaults. Every key is optional; delete a line to use the built-in default.
 # Precedence: these defaults < the routine's own keys < command-line options.
 
+# engine: piper         # pyttsx3 (espeak-ng, the default) or piper (neural; pip install "voiceguide[neural]")
 # voice: en-us          # a voice id, name or language ('voiceguide voices' lists them)
 # rate_wpm: 140         # words per minute (60-450)
 # volume: 1.0           # 0.05-1
@@ -36,6 +37,7 @@ CONFIG_TEMPLATE = """\
 
 @dataclass(frozen=True)
 class Config:
+    engine: str | None = None
     voice: str | None = None
     rate_wpm: int | None = None
     volume: float | None = None
@@ -60,6 +62,7 @@ def config_path() -> Path:
 
 
 _RANGES: dict[str, tuple[type, Any]] = {
+    "engine": (str, VOICE_ENGINES),
     "voice": (str, None),
     "rate_wpm": (int, (60, 450)),
     "volume": (float, (0.05, 1.0)),
@@ -114,8 +117,10 @@ def load_config(path: Path | None = None) -> Config:
         if kind is str:
             value = str(value).strip()
             if isinstance(allowed, tuple) and value.lower() not in allowed:
-                problems.append(Problem(*where, f"{key} '{value}' is not one of: {', '.join(allowed)}"))
+                problems.append(Problem(*where, f"{key} '{value}' is not one of: {', '.join(allowed)}{_did_you_mean(value, allowed)}"))
                 continue
+            if isinstance(allowed, tuple):
+                value = value.lower()
         else:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 problems.append(Problem(*where, f"{key} must be a number"))
@@ -146,6 +151,7 @@ def apply_config(routine: Routine, config: Config) -> Routine:
         rate_wpm=voice.rate_wpm or config.rate_wpm,
         volume=voice.volume if voice.volume is not None else config.volume,
         preset=voice.preset or config.preset,
+        engine=voice.engine or config.engine,
     )
     if voice != routine.voice:
         changes["voice"] = voice

@@ -27,7 +27,7 @@ from .mix import BLOCK_FRAMES, DEFAULT_LOUDNESS_LUFS, SAMPLE_RATE, Mixer, level_
 from .music import decode, track_loudness
 from .plan import Plan, build_plan, fit_to_length, spoken_texts
 from .routine import CHIME_SETS, Routine, load_routine
-from .voice import ClipCache, ClipStats, Engine, VoiceOptions, engine_session, prepare_clips
+from .voice import DEFAULT_ENGINE, ClipCache, ClipStats, Engine, VoiceOptions, engine_session, prepare_clips
 from .voice.base import DEFAULT_RATE_WPM, DEFAULT_VOLUME
 
 # progress(stage, done, total): stage is "voice" (clips ready) or "mix" (frames written)
@@ -97,7 +97,7 @@ def synthesize_plan(
     chimes: str | None = None,
     length_s: float | None = None,
     config: Config | None = None,
-    engine: Engine | str = "pyttsx3",
+    engine: Engine | str | None = None,
     cache: ClipCache | None = None,
     progress: Progress | None = None,
 ) -> tuple[Plan, dict, ClipStats]:
@@ -108,6 +108,8 @@ def synthesize_plan(
     if length_s is not None and pace is not None:
         raise UsageError("use either --pace or --length, not both: --length chooses the pace itself")
     routine = apply_overrides(routine, pace, chimes, config)
+    # Like the other voice settings: the caller's (CLI) choice, else the routine's (with the config's filled in).
+    engine = engine or routine.voice.engine or DEFAULT_ENGINE
     with engine_session(engine) as engine_obj:
         clips, stats = prepare_clips(
             spoken_texts(routine),
@@ -136,7 +138,7 @@ def render(
     chimes: str | None = None,
     length_s: float | None = None,
     config: Config | None = None,
-    engine: Engine | str = "pyttsx3",
+    engine: Engine | str | None = None,
     cache: ClipCache | None = None,
     force: bool = False,
     cues: str | Path | None = None,
@@ -273,7 +275,7 @@ def say(
     volume: float | None = None,
     preset: str | None = None,
     language: str = "en",
-    engine: Engine | str = "pyttsx3",
+    engine: Engine | str | None = None,
     cache: ClipCache | None = None,
     loudness_lufs: float = DEFAULT_LOUDNESS_LUFS,
     force: bool = False,
@@ -286,7 +288,7 @@ def say(
         raise UsageError("nothing to say: give some text")
     routine = Routine(title="say", sections=(), language=language)
     options = voice_options(routine, voice, rate_wpm, volume, preset)
-    with engine_session(engine) as engine_obj:
+    with engine_session(engine or DEFAULT_ENGINE) as engine_obj:
         clips, _ = prepare_clips([cleaned], engine_obj, options, cache or ClipCache(), SAMPLE_RATE)
     clip = clips[cleaned]
     level = loudness_from_hops(clip.hops, SAMPLE_RATE)

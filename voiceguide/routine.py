@@ -29,7 +29,9 @@ MAX_FILE_BYTES = 2_000_000
 TOP_KEYS = (
     "title", "description", "language", "voice", "pace", "music", "chimes", "lead_in", "preview", "intro", "outro", "sections",
 )
-VOICE_KEYS = ("name", "rate_wpm", "volume", "preset")
+VOICE_KEYS = ("name", "rate_wpm", "volume", "preset", "engine")
+# The speech engines a routine may ask for (voice.ENGINES has their factories; tests add stand-ins there).
+VOICE_ENGINES = ("pyttsx3", "piper")
 MUSIC_KEYS = ("track", "volume_db", "duck_db")
 VOICE_PRESETS = ("plain", "soft")
 CHIME_SETS = ("bowl", "bell", "wood", "none")
@@ -58,6 +60,7 @@ class VoiceSettings:
     rate_wpm: int | None = None
     volume: float | None = None
     preset: str | None = None
+    engine: str | None = None
 
 
 @dataclass(frozen=True)
@@ -492,7 +495,8 @@ class _Validator:
         rate = self.number(keys["rate_wpm"][1], "voice rate_wpm", 60, 450, integer=True) if "rate_wpm" in keys else None
         volume = self.number(keys["volume"][1], "voice volume", 0.05, 1.0) if "volume" in keys else None
         preset = self.choice(keys["preset"][1], "voice preset", VOICE_PRESETS) if "preset" in keys else None
-        return VoiceSettings(name=name, rate_wpm=rate, volume=volume, preset=preset)
+        engine = self.choice(keys["engine"][1], "voice engine", VOICE_ENGINES) if "engine" in keys else None
+        return VoiceSettings(name=name, rate_wpm=rate, volume=volume, preset=preset, engine=engine)
 
     def choice(self, node: yaml.Node, what: str, choices: tuple[str, ...]) -> str | None:
         value = self.scalar(node)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from .cache import ClipCache, clip_key
 from .clips import ClipRef, MemoryClip
 
 __all__ = [
+    "DEFAULT_ENGINE",
     "DEFAULT_RATE_WPM",
     "DEFAULT_VOLUME",
     "ENGINES",
@@ -35,8 +37,16 @@ def _pyttsx3() -> Engine:
     return Pyttsx3Engine()
 
 
+def _piper() -> Engine:
+    from .piper_engine import PiperEngine, require_piper
+
+    require_piper()  # a clear "pip install voiceguide[neural]" before anything starts
+    return PiperEngine()
+
+
+DEFAULT_ENGINE = "pyttsx3"
 # Name -> factory. Tests register a deterministic engine here, through the same path users take.
-ENGINES: dict[str, Callable[[], Engine]] = {"pyttsx3": _pyttsx3}
+ENGINES: dict[str, Callable[[], Engine]] = {"pyttsx3": _pyttsx3, "piper": _piper}
 
 
 @contextmanager
@@ -52,10 +62,12 @@ def engine_session(engine: Engine | str) -> Iterator[Engine]:
         made.close()
 
 
-def get_engine(name: str = "pyttsx3") -> Engine:
+def get_engine(name: str = DEFAULT_ENGINE) -> Engine:
     factory = ENGINES.get(name)
     if factory is None:
-        raise UsageError(f"unknown voice engine '{name}' (available: {', '.join(sorted(ENGINES))})")
+        close = difflib.get_close_matches(name, list(ENGINES), n=1, cutoff=0.6)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise UsageError(f"unknown voice engine '{name}'{hint} (available: {', '.join(sorted(ENGINES))})")
     return factory()
 
 
@@ -76,6 +88,9 @@ def prepare_clips(
 ) -> tuple[dict[str, ClipRef], ClipStats]:
     """Return a mix-ready clip (mono, `sample_rate`, on disk) for every text, synthesising only what the cache lacks."""
     version = engine.version()
+    identity = engine.voice_identity(options)
+    if identity:
+        version = f"{version}/{identity}"
     keys = {t: clip_key(engine.name, version, options.voice, options.rate_wpm, options.volume, t, options.pitch) for t in texts}
     clips: dict[str, ClipRef] = {}
     stats = ClipStats()

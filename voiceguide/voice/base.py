@@ -40,6 +40,12 @@ class Engine(ABC):
     def version(self) -> str:
         """Identifies the engine build; part of the clip cache key, so it must be cheap (no synthesis)."""
 
+    def voice_identity(self, options: VoiceOptions) -> str | None:
+        """What the clip cache must know about the voice beyond its name (e.g. which model file it resolves
+        to), so another model under the same name never reuses clips. Cheap; None when the name says it all.
+        May raise a UsageError for a voice that cannot be used at all (a missing model file)."""
+        return None
+
     @abstractmethod
     def synthesize(
         self,
