@@ -148,7 +148,7 @@ def cli() -> None:
 
 @cli.command("render")
 @click.argument("routines", metavar="ROUTINE...", nargs=-1, required=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output file (.mp3, .ogg, .opus, .flac, .wav). Default: ROUTINE-NAME.mp3 here (or in your config's output_dir).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output file (.mp3, .m4a, .ogg, .opus, .flac, .wav). Default: ROUTINE-NAME.mp3 here (or in your config's output_dir).")
 @click.option("--out-dir", type=click.Path(file_okay=False), help="Folder for the sessions of a batch (several routines or lengths).")
 @voice_options
 @click.option("--cues", type=click.Path(dir_okay=False), help="Also write the cue sheet (timed events and chapters) as JSON.")

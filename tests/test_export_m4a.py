@@ -1,0 +1,152 @@
+"""AAC in .m4a: decoded length and timing against the plan, loudness against the MP3, iTunes tags and chapters
+read back with mutagen and PyAV (ffmpeg's reader), clean failure."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile
+
+av = pytest.importorskip("av")
+from mutagen.mp4 import MP4, MP4Cover  # noqa: E402
+
+from voiceguide import render  # noqa: E402
+from voiceguide.export import atomic_output, open_encoder  # noqa: E402
+from voiceguide.export.tags import chapters_for  # noqa: E402
+
+from .conftest import SMALL_ROUTINE  # noqa: E402
+
+SR = 44100
+AAC_FRAME = 1024
+# Chapters are written in samples (the movie time scale); Nero's chpl atom, which mutagen reads, keeps 100 ns.
+CHAPTER_TOLERANCE_S = 1 / SR + 1e-7
+
+
+def decode(path) -> tuple[np.ndarray, int, float]:
+    """(samples x channels float32, sample rate, the container's duration in seconds: its edit list)."""
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        audio = np.concatenate([frame.to_ndarray() for frame in container.decode(stream)], axis=1).T
+        return audio, stream.codec_context.sample_rate, float(stream.duration * stream.time_base)
+
+
+@pytest.fixture
+def rendered(write_routine, fake_engine, tmp_path):
+    def go(name: str = "s.m4a", **options):
+        out = tmp_path / name
+        return out, render(write_routine(SMALL_ROUTINE), out, engine="fake", **options).plan
+
+    return go
+
+
+def test_m4a_decodes_with_the_plans_length_and_timing(rendered):
+    out, plan = rendered()
+    assert out.read_bytes()[4:8] == b"ftyp" and MP4(str(out)).info.codec == "mp4a.40.2"  # AAC-LC
+    audio, rate, edited_s = decode(out)
+    total = round(plan.duration_s * SR)
+    assert rate == SR and audio.shape[1] == 2
+    # The edit list trims the encoder's priming and padding to the sample (the movie time scale is 44100).
+    assert round(edited_s * SR) == total
+    # ffmpeg honours the edit list's start (priming) but decodes the last frame whole: at most one frame more.
+    assert 0 <= len(audio) - total < AAC_FRAME
+    chime = next(e for e in plan.events if e.type == "chime")
+    start = int((chime.start_s - 0.05) * rate)
+    onset = (start + int(np.argmax(np.abs(audio[start:, 0]) > 0.02))) / rate
+    assert onset == pytest.approx(chime.start_s, abs=0.003)
+
+
+def test_m4a_has_the_loudness_of_the_mp3(rendered):
+    import pyloudnorm
+
+    m4a, _ = rendered("s.m4a")
+    mp3, _ = rendered("s.mp3")
+    meter = pyloudnorm.Meter(SR)
+    aac_lufs = meter.integrated_loudness(decode(m4a)[0].astype(np.float64))
+    mp3_lufs = meter.integrated_loudness(soundfile.read(str(mp3), always_2d=True)[0])
+    assert abs(aac_lufs - mp3_lufs) < 0.5
+
+
+@pytest.mark.parametrize("mode", ["sections", "steps"])
+def test_m4a_tags_and_chapters_read_back(rendered, mode):
+    out, plan = rendered(chapters=mode, artist="Mina")
+    marks = chapters_for(plan, mode)
+    tags = MP4(str(out)).tags
+    assert tags["\xa9nam"] == [plan.title] and tags["\xa9ART"] == ["Mina"]
+    assert tags["\xa9alb"] == ["voiceguide sessions"] and tags["\xa9gen"] == ["Spoken Word"]
+    assert tags["\xa9day"][0].isdigit() and "150 wpm" in tags["\xa9cmt"][0]
+    cover = tags["covr"][0]
+    assert cover.imageformat == MP4Cover.FORMAT_PNG and bytes(cover).startswith(b"\x89PNG")
+
+    # Nero chpl, through mutagen (an independent reader).
+    chapters = MP4(str(out)).chapters
+    assert [c.title for c in chapters] == [m.title for m in marks]
+    for read, mark in zip(chapters, marks):
+        assert read.start == pytest.approx(mark.start_s, abs=CHAPTER_TOLERANCE_S)
+    # The QuickTime chapter track (what Apple's players read), through ffmpeg's demuxer.
+    with av.open(str(out)) as container:
+        listed = container.chapters()
+    assert [c["metadata"]["title"] for c in listed] == [m.title for m in marks]
+    for read, mark in zip(listed, marks):
+        assert float(read["start"] * read["time_base"]) == pytest.approx(mark.start_s, abs=CHAPTER_TOLERANCE_S)
+        assert float(read["end"] * read["time_base"]) == pytest.approx(mark.end_s, abs=CHAPTER_TOLERANCE_S)
+
+
+def test_m4a_without_chapters(rendered):
+    out, _ = rendered(chapters="none")
+    assert len(MP4(str(out)).chapters or []) == 0
+    with av.open(str(out)) as container:
+        assert container.chapters() == []
+
+
+def test_m4a_bitrate_follows_the_option(tmp_path):
+    rng = np.random.default_rng(1)
+    audio = (rng.standard_normal((SR * 5, 2)) * 0.1).astype(np.float32)
+    sizes = {}
+    for kbps in (96, 256):
+        path = tmp_path / f"{kbps}.m4a"
+        with open_encoder(path, SR, 2, bitrate_kbps=kbps) as encoder:
+            for i in range(0, len(audio), 4096):
+                encoder.write(audio[i : i + 4096])
+        sizes[kbps] = path.stat().st_size * 8 / 5 / 1000
+    assert sizes[96] == pytest.approx(96, rel=0.15) and sizes[256] == pytest.approx(256, rel=0.15)
+
+
+def test_m4a_encoder_closes_on_failure_and_leaves_nothing(tmp_path):
+    """An exception mid-encode (Ctrl-C arrives as KeyboardInterrupt) closes the file; no partial output stays."""
+    target = tmp_path / "s.m4a"
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_output(target) as tmp:
+            with open_encoder(tmp, SR, 2, suffix=".m4a") as encoder:
+                encoder.write(np.zeros((SR, 2), np.float32))
+                raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_m4a_blocks_of_any_size_give_the_same_length(tmp_path):
+    rng = np.random.default_rng(3)
+    audio = (rng.standard_normal((SR * 2 + 77, 2)) * 0.1).astype(np.float32)
+    for block in (997, 4096, 65536):
+        path = tmp_path / f"{block}.m4a"
+        with open_encoder(path, SR, 2) as encoder:
+            for i in range(0, len(audio), block):
+                encoder.write(audio[i : i + block])
+        assert round(decode(path)[2] * SR) == len(audio)
+
+
+def test_cli_renders_m4a_and_other_formats_do_not_load_pyav(write_routine, fake_engine, tmp_path):
+    import subprocess
+    import sys
+
+    from click.testing import CliRunner
+
+    from voiceguide.cli import cli
+
+    routine = write_routine(SMALL_ROUTINE)
+    out = tmp_path / "s.m4a"
+    result = CliRunner().invoke(cli, ["render", str(routine), "-o", str(out), "--engine", "fake", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert MP4(str(out)).tags["\xa9nam"] == ["Small test routine"]
+    again = CliRunner().invoke(cli, ["render", str(routine), "-o", str(out), "--engine", "fake", "--quiet"])
+    assert again.exit_code == 2 and "already exists" in again.output and "Traceback" not in again.output
+    code = "import sys, voiceguide.render, voiceguide.cli; print('av' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
