@@ -202,3 +202,25 @@ def test_soft_preset_is_slower_lower_and_roomier(tmp_path, shared_real_cache):
     # Both clips start and end without a click.
     for clip in (p, s):
         assert abs(clip[0]) < 1e-3 and abs(clip[-1]) < 1e-3
+
+
+def test_music_loop_energies_are_measured_once_and_survive_a_bad_cache(tmp_path):
+    from voiceguide.loudness import hop_energies
+    from voiceguide.music import loop_hops
+
+    path = builtin_tracks()["warm-pad"].path
+    loop = make_loop(decode(path, 44100), 44100)
+    fresh = hop_energies(loop, 44100)
+    assert np.array_equal(loop_hops(path, loop, 44100, tmp_path), fresh)
+    [stored] = (tmp_path / "music").glob("*.npy")
+    # Remembered: a second call reads the file (shown by planting a different but valid array in it).
+    np.save(stored, fresh * 2)
+    assert np.array_equal(loop_hops(path, loop, 44100, tmp_path), fresh * 2)
+    # A damaged or mismatched entry is measured again and replaced.
+    for damage in (b"not numpy", None):
+        if damage is None:
+            np.save(stored, fresh[:-3])
+        else:
+            stored.write_bytes(damage)
+        assert np.array_equal(loop_hops(path, loop, 44100, tmp_path), fresh)
+    assert np.array_equal(np.load(stored), fresh)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import bisect
 import copy
 from dataclasses import dataclass
-from typing import Iterator, Mapping, Protocol
+from typing import Callable, Iterator, Mapping, Protocol
 
 import numpy as np
 
@@ -100,9 +100,11 @@ class Mixer:
         sample_rate: int = SAMPLE_RATE,
         loudness_lufs: float = DEFAULT_LOUDNESS_LUFS,
         music_lufs: float | None = None,
+        loop_hops: Callable[[np.ndarray], np.ndarray] | None = None,
     ):
         """`music` (float32 stereo) is taken over and changed in place; `music_lufs` is its measured
-        loudness if known (render caches it per file)."""
+        loudness if known, and `loop_hops(loop)` gives the 100 ms K-weighted energies of the loop made
+        from it (render caches both per file)."""
         self.plan = plan
         self.sample_rate = sample_rate
         self.total_frames = frames(plan.duration_s, sample_rate)
@@ -126,9 +128,9 @@ class Mixer:
         self._duck_starts = [s for s, _ in self._duck_spans]
 
         self.loop = make_loop(music, sample_rate) if music is not None and plan.music is not None else None
-        self._set_levels(loudness_lufs, music_lufs)
+        self._set_levels(loudness_lufs, music_lufs, loop_hops)
 
-    def _set_levels(self, target_lufs: float, music_lufs: float | None) -> None:
+    def _set_levels(self, target_lufs: float, music_lufs: float | None, loop_hops: Callable[[np.ndarray], np.ndarray] | None) -> None:
         """Level every source once, before mixing: narration to the target, music volume_db below it,
         chimes a little above it; then scale all three together so the predicted session loudness is
         the target. The prediction sums each source's 100 ms K-weighted energies on the session's hop
@@ -151,9 +153,9 @@ class Mixer:
         if self.loop is not None:
             if music_lufs is None:
                 music_lufs = integrated_loudness(self.loop, sr)
-            loop_hops = hop_energies(self.loop, sr)
+            hops = loop_hops(self.loop) if loop_hops else hop_energies(self.loop, sr)
             starts = np.arange(n_hops) * hop
-            music = loop_hops[(starts % self.loop.shape[0]) // hop] * self.music_gain_at((starts + hop / 2) / sr) ** 2
+            music = hops[(starts % self.loop.shape[0]) // hop] * self.music_gain_at((starts + hop / 2) / sr) ** 2
 
         speech_lufs = loudness_from_hops(voice, sr)
         voice_gain = 10 ** ((target_lufs - speech_lufs) / 20) if np.isfinite(speech_lufs) else 1.0
