@@ -11,7 +11,7 @@ from typing import Callable, Iterator, Mapping, Protocol
 import numpy as np
 
 from . import chimes
-from .loudness import HOP_S, hop_energies, integrated_loudness, limit, loudness_from_hops
+from .loudness import HOP_S, hop_energies, limit, loudness_from_hops
 from .music import make_loop
 from .plan import Plan
 from .voice.clips import MemoryClip
@@ -151,9 +151,9 @@ class Mixer:
                     self._place(chime, kind_hops[event.kind], frames(event.start_s, sr) // hop)
         music = np.zeros(n_hops)
         if self.loop is not None:
-            if music_lufs is None:
-                music_lufs = integrated_loudness(self.loop, sr)
             hops = loop_hops(self.loop) if loop_hops else hop_energies(self.loop, sr)
+            if music_lufs is None:
+                music_lufs = loudness_from_hops(hops, sr)  # the loop's loudness: what is heard
             starts = np.arange(n_hops) * hop
             music = hops[(starts % self.loop.shape[0]) // hop] * self.music_gain_at((starts + hop / 2) / sr) ** 2
 

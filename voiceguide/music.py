@@ -7,7 +7,6 @@ local files and audio containers.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import subprocess
@@ -19,7 +18,7 @@ import soundfile
 import soxr
 
 from .errors import AudioError, AudioInputError
-from .loudness import HOP_S, hop_energies, integrated_loudness
+from .loudness import HOP_S, hop_energies
 
 LOOP_CROSSFADE_S = 2.0
 MIN_TRACK_S = 1.0
@@ -224,30 +223,5 @@ def loop_hops(path: Path, loop: np.ndarray, sample_rate: int, cache_dir: Path | 
             np.save(tmp, hops)
             os.replace(tmp, file)
         except OSError:
-            pass  # as with the loudness: a cache that cannot be written only costs a re-measurement
-    return hops
-
-
-def track_loudness(path: Path, samples: np.ndarray, sample_rate: int, cache_dir: Path | None) -> float:
-    """Integrated loudness of a decoded track, measured once per file version and remembered."""
-    key = _track_key(path, sample_rate)
-    index = cache_dir / "music-loudness.json" if cache_dir is not None else None
-    known: dict = {}
-    if index is not None:
-        try:
-            known = json.loads(index.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            known = {}
-        if isinstance(known.get(key), (int, float)):
-            return float(known[key])
-    lufs = integrated_loudness(samples, sample_rate)
-    if index is not None and np.isfinite(lufs):
-        known = known if isinstance(known, dict) else {}
-        known[key] = lufs
-        try:
-            tmp = index.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(known), encoding="utf-8")
-            os.replace(tmp, index)
-        except OSError:
             pass  # a cache that cannot be written only costs a re-measurement next time
-    return lufs
+    return hops

@@ -24,7 +24,7 @@ import numpy as np
 
 from .loudness import loudness_from_hops
 from .mix import BLOCK_FRAMES, DEFAULT_LOUDNESS_LUFS, SAMPLE_RATE, Mixer, level_voice
-from .music import decode, loop_hops, track_loudness
+from .music import decode, loop_hops
 from .plan import Plan, build_plan, fit_to_length, spoken_texts
 from .routine import CHIME_SETS, Routine, load_routine
 from .voice import DEFAULT_ENGINE, ClipCache, ClipStats, Engine, VoiceOptions, engine_session, prepare_clips
@@ -190,12 +190,9 @@ def render(
     routine = routine.with_overrides(pace=plan.pace)
     timings["voice"] = time.perf_counter() - started
 
-    music = music_lufs = None
-    if plan.music is not None:
-        music = decode(plan.music.path, SAMPLE_RATE)
-        music_lufs = track_loudness(plan.music.path, music, SAMPLE_RATE, cache.root)
+    music = decode(plan.music.path, SAMPLE_RATE) if plan.music is not None else None
     mixer = Mixer(
-        plan, clips, music, SAMPLE_RATE, loudness_lufs=loudness_lufs, music_lufs=music_lufs,
+        plan, clips, music, SAMPLE_RATE, loudness_lufs=loudness_lufs,
         loop_hops=(lambda loop: loop_hops(plan.music.path, loop, SAMPLE_RATE, cache.root)) if plan.music else None,
     )
     written = 0
