@@ -190,9 +190,19 @@ def render(
     routine = routine.with_overrides(pace=plan.pace)
     timings["voice"] = time.perf_counter() - started
 
-    music = decode(plan.music.path, SAMPLE_RATE) if plan.music is not None else None
+    meta = None
+    if output.suffix.lower() in TAGGED_FORMATS:
+        # Made before the music is decoded: the cover's image buffers then never add to the mix's peak memory.
+        meta = Metadata(
+            title=plan.title,
+            artist=artist or DEFAULT_ARTIST,
+            year=datetime.date.today().year,
+            comment=settings_comment(routine, options, loudness_lufs),
+            cover_png=cover_png_bytes or cover_png(plan.title, " ".join(s.title for s in routine.sections)),
+        )
+    # The mixer takes the decoded track over (no reference is kept here, so its float copy can go).
     mixer = Mixer(
-        plan, clips, music, SAMPLE_RATE, loudness_lufs=loudness_lufs,
+        plan, clips, decode(plan.music.path, SAMPLE_RATE) if plan.music is not None else None, SAMPLE_RATE, loudness_lufs=loudness_lufs,
         loop_hops=(lambda loop: loop_hops(plan.music.path, loop, SAMPLE_RATE, cache.root)) if plan.music else None,
     )
     written = 0
@@ -210,14 +220,7 @@ def render(
         else:
             with open_encoder(tmp, SAMPLE_RATE, 2, bitrate_kbps=bitrate_kbps, suffix=output.suffix) as encoder:
                 encode_blocks(encoder, mixer.blocks(block_frames), on_block)
-        if output.suffix.lower() in TAGGED_FORMATS:
-            meta = Metadata(
-                title=plan.title,
-                artist=artist or DEFAULT_ARTIST,
-                year=datetime.date.today().year,
-                comment=settings_comment(routine, options, loudness_lufs),
-                cover_png=cover_png_bytes or cover_png(plan.title, " ".join(s.title for s in routine.sections)),
-            )
+        if meta is not None:
             writer = {".mp3": write_mp3_tags, ".m4a": write_mp4_tags}.get(output.suffix.lower(), write_vorbis_tags)
             writer(tmp, plan, meta, None if chapters == "none" else chapters)
         if cues:
