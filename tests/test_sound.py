@@ -205,12 +205,11 @@ def test_soft_preset_is_slower_lower_and_roomier(tmp_path, shared_real_cache):
 
 
 def test_music_loop_energies_are_measured_once_and_survive_a_bad_cache(tmp_path):
-    from voiceguide.loudness import hop_energies
-    from voiceguide.music import loop_hops
+    from voiceguide.music import loop_energies, loop_hops, open_loop
 
     path = builtin_tracks()["warm-pad"].path
-    loop = make_loop(decode(path, 44100), 44100)
-    fresh = hop_energies(loop, 44100)
+    loop = open_loop(path, 44100, tmp_path)
+    fresh = loop_energies(loop, 44100)
     assert np.array_equal(loop_hops(path, loop, 44100, tmp_path), fresh)
     [stored] = (tmp_path / "music").glob("*.npy")
     # Remembered: a second call reads the file (shown by planting a different but valid array in it).
@@ -224,3 +223,60 @@ def test_music_loop_energies_are_measured_once_and_survive_a_bad_cache(tmp_path)
             stored.write_bytes(damage)
         assert np.array_equal(loop_hops(path, loop, 44100, tmp_path), fresh)
     assert np.array_equal(np.load(stored), fresh)
+
+
+def _read_all(loop) -> np.ndarray:
+    return np.concatenate(list(loop.chunks(1 << 16)))
+
+
+def test_a_streamed_loop_is_the_decoded_loop_to_16_bits(tmp_path):
+    from voiceguide.music import LOOP_UNIT, open_loop
+
+    path = builtin_tracks()["ocean-wash"].path
+    expected = make_loop(decode(path, SR), SR)
+    loop = open_loop(path, SR, tmp_path)
+    assert loop.frames == len(expected)
+    # 16-bit steps of LOOP_UNIT, and the fold computed from those steps: within a step and a half.
+    assert np.max(np.abs(_read_all(loop) - expected)) <= 1.5 * LOOP_UNIT
+    # Reads wrap nowhere by themselves and are positional, so any range equals the same slice.
+    assert np.array_equal(loop.read(12345, 1000) * np.float32(loop.unit), _read_all(loop)[12345:13345])
+
+
+def test_a_loop_is_decoded_once_and_rebuilt_when_damaged(tmp_path, monkeypatch):
+    from voiceguide import music
+
+    path = builtin_tracks()["warm-pad"].path
+    first = _read_all(music.open_loop(path, SR, tmp_path))
+    [stored] = (tmp_path / "music").glob("*.s16")
+
+    def no_decoding(*_args, **_kwargs):
+        raise AssertionError("decoded again")
+
+    with monkeypatch.context() as m:
+        m.setattr(music, "decode_blocks", no_decoding)
+        assert np.array_equal(_read_all(music.open_loop(path, SR, tmp_path)), first)
+    # Cut short (a crash, a full disk): the header no longer matches, so it is made again.
+    with open(stored, "r+b") as f:
+        f.truncate(stored.stat().st_size // 2)
+    assert np.array_equal(_read_all(music.open_loop(path, SR, tmp_path)), first)
+    assert stored.stat().st_size == 16 + 4 * (len(first) + music._fade_frames(len(first) + int(2 * SR), SR))
+    # No usable cache: an anonymous temporary file, the same loop.
+    assert np.array_equal(_read_all(music.open_loop(path, SR, None)), first)
+
+
+def test_a_loop_at_another_rate_and_channel_count_is_resampled_to_stereo(tmp_path):
+    from voiceguide.music import open_loop
+
+    rate = 48000
+    t = np.arange(int(10.5 * rate)) / rate
+    mono = (0.25 * np.sin(2 * np.pi * 441 * t)).astype(np.float32)
+    path = tmp_path / "tone.flac"
+    soundfile.write(str(path), mono, rate)
+    loop = open_loop(path, SR, tmp_path / "cache")
+    heard = _read_all(loop)
+    assert abs(loop.frames - (10.5 - 2.0) * SR) <= 2  # 2 s of the end folded over the start
+    assert heard.shape[1] == 2 and np.array_equal(heard[:, 0], heard[:, 1])
+    middle = heard[int(2.5 * SR) : int(4 * SR), 0]
+    assert np.sqrt(np.mean(middle**2)) == pytest.approx(0.25 / np.sqrt(2), rel=0.01)
+    spectrum = np.abs(np.fft.rfft(middle * np.hanning(len(middle))))
+    assert np.argmax(spectrum) * SR / len(middle) == pytest.approx(441, abs=1)

@@ -7,6 +7,7 @@ long music file nor all of a session's speech has to be held in float64 at once.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import lru_cache
 
 import numpy as np
@@ -75,12 +76,18 @@ def hop_energies(samples: np.ndarray, sample_rate: int, channels_weight: float =
     x = np.asarray(samples)
     if x.ndim == 1:
         x = x[:, None]
-    stream = FirStream(_k_filter(sample_rate), x.shape[1])
+    step = int(round(HOP_S * sample_rate)) * chunk_hops
+    return hop_energies_of_chunks((x[i : i + step] for i in range(0, x.shape[0], step)), sample_rate, x.shape[1], channels_weight)
+
+
+def hop_energies_of_chunks(chunks: Iterable[np.ndarray], sample_rate: int, channels: int, channels_weight: float = 1.0) -> np.ndarray:
+    """hop_energies of a signal given as consecutive (frames, channels) pieces, each a whole number of hops
+    long but the last, e.g. read from a file a few seconds at a time."""
+    stream = FirStream(_k_filter(sample_rate), channels)
     hop = int(round(HOP_S * sample_rate))
     out = []
-    step = hop * chunk_hops
-    for start in range(0, x.shape[0], step):
-        weighted = stream.process(x[start : start + step])
+    for chunk in chunks:
+        weighted = stream.process(chunk)
         power = np.sum(weighted * weighted, axis=1) * channels_weight
         power = np.concatenate([power, np.zeros((-len(power)) % hop)])
         out.append(power.reshape(-1, hop).sum(axis=1))

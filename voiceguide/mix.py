@@ -12,7 +12,7 @@ import numpy as np
 
 from . import chimes
 from .loudness import HOP_S, hop_energies, limit, loudness_from_hops
-from .music import make_loop
+from .music import Loop, loop_energies, loop_from_samples
 from .plan import Plan
 from .voice.clips import MemoryClip
 
@@ -69,19 +69,6 @@ def level_voice(clip: Clip, gain: float, sample_rate: int) -> np.ndarray:
     return limit(raw * g, sample_rate, VOICE_CEILING_DBTP, peaks=None if peaks is None else peaks * g)
 
 
-def _as_int16(loop: np.ndarray, gain: float, chunk_frames: int = 1 << 18) -> tuple[np.ndarray, np.float32]:
-    """The music loop as 16-bit integers and the gain of one step: half the memory of float32 (a 3-minute
-    stereo bed is 34 MB instead of 68), which is most of a render's footprint. The steps are 96 dB below
-    the loop's own peak, and the bed plays 10 dB or more under the voice, so they stay far below hearing."""
-    peak = max((float(np.max(np.abs(loop[i : i + chunk_frames]))) for i in range(0, loop.shape[0], chunk_frames)), default=0.0)
-    unit = (peak / 32767.0) if peak > 0 else 1.0
-    out = np.empty(loop.shape, dtype=np.int16)
-    for start in range(0, loop.shape[0], chunk_frames):
-        part = loop[start : start + chunk_frames]
-        out[start : start + chunk_frames] = np.round(part * np.float32(1 / unit))
-    return out, np.float32(unit * gain)
-
-
 def soft_clip(x: np.ndarray) -> np.ndarray:
     """Identity below the knee, a tanh shoulder above it; never reaches BUS_CEILING. Stateless, so any
     block size gives the same samples."""
@@ -109,15 +96,15 @@ class Mixer:
         self,
         plan: Plan,
         clips: Mapping[str, Clip | np.ndarray],
-        music: np.ndarray | None = None,
+        music: np.ndarray | Loop | None = None,
         sample_rate: int = SAMPLE_RATE,
         loudness_lufs: float = DEFAULT_LOUDNESS_LUFS,
         music_lufs: float | None = None,
-        loop_hops: Callable[[np.ndarray], np.ndarray] | None = None,
+        loop_hops: Callable[[Loop], np.ndarray] | None = None,
     ):
-        """`music` (float32 stereo) is taken over and changed in place; `music_lufs` is its measured
-        loudness if known, and `loop_hops(loop)` gives the 100 ms K-weighted energies of the loop made
-        from it (render caches both per file)."""
+        """`music` is a Loop (render streams it from the cache) or a float32 stereo track, taken over and
+        folded in place; `music_lufs` is its loudness if known, and `loop_hops(loop)` gives the loop's
+        100 ms K-weighted energies (render caches them per file)."""
         self.plan = plan
         self.sample_rate = sample_rate
         self.total_frames = frames(plan.duration_s, sample_rate)
@@ -140,10 +127,12 @@ class Mixer:
         self._duck_spans = self._merge_spans([(e.start_s, e.end_s) for e in plan.speech()])
         self._duck_starts = [s for s, _ in self._duck_spans]
 
-        self.loop = make_loop(music, sample_rate) if music is not None and plan.music is not None else None
+        self.loop: Loop | None = None
+        if music is not None and plan.music is not None:
+            self.loop = music if isinstance(music, Loop) else loop_from_samples(music, sample_rate)
         self._set_levels(loudness_lufs, music_lufs, loop_hops)
 
-    def _set_levels(self, target_lufs: float, music_lufs: float | None, loop_hops: Callable[[np.ndarray], np.ndarray] | None) -> None:
+    def _set_levels(self, target_lufs: float, music_lufs: float | None, loop_hops: Callable[[Loop], np.ndarray] | None) -> None:
         """Level every source once, before mixing: narration to the target, music volume_db below it,
         chimes a little above it; then scale all three together so the predicted session loudness is
         the target. The prediction sums each source's 100 ms K-weighted energies on the session's hop
@@ -164,11 +153,11 @@ class Mixer:
                     self._place(chime, kind_hops[event.kind], frames(event.start_s, sr) // hop)
         music = np.zeros(n_hops)
         if self.loop is not None:
-            hops = loop_hops(self.loop) if loop_hops else hop_energies(self.loop, sr)
+            hops = loop_hops(self.loop) if loop_hops else loop_energies(self.loop, sr)
             if music_lufs is None:
                 music_lufs = loudness_from_hops(hops, sr)  # the loop's loudness: what is heard
             starts = np.arange(n_hops) * hop
-            music = hops[(starts % self.loop.shape[0]) // hop] * self.music_gain_at((starts + hop / 2) / sr) ** 2
+            music = hops[(starts % self.loop.frames) // hop] * self.music_gain_at((starts + hop / 2) / sr) ** 2
 
         speech_lufs = loudness_from_hops(voice, sr)
         voice_gain = 10 ** ((target_lufs - speech_lufs) / 20) if np.isfinite(speech_lufs) else 1.0
@@ -182,7 +171,7 @@ class Mixer:
         self.voice_gain = float(voice_gain * correction)
         self.chime_gain = float(chime_gain * correction)
         if self.loop is not None:
-            self.loop, self._loop_unit = _as_int16(self.loop, music_gain * correction)
+            self._loop_unit = np.float32(self.loop.unit * music_gain * correction)
 
     @staticmethod
     def _place(timeline: np.ndarray, hops: np.ndarray, at: int) -> None:
@@ -270,11 +259,11 @@ class Mixer:
         n = stop - start
         music = np.zeros((n, 2), dtype=np.float32)
         if self.loop is not None:
-            loop_len = self.loop.shape[0]
+            loop_len = self.loop.frames
             pos, filled = start % loop_len, 0
             while filled < n:
                 take = min(n - filled, loop_len - pos)
-                music[filled : filled + take] = self.loop[pos : pos + take]
+                music[filled : filled + take] = self.loop.read(pos, take)
                 filled, pos = filled + take, 0
             music *= (self.music_gain(start, stop) * self._loop_unit)[:, None]
         first = bisect.bisect_left(self.source_starts, start - self.max_source_frames)

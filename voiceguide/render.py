@@ -24,7 +24,7 @@ import numpy as np
 
 from .loudness import loudness_from_hops
 from .mix import BLOCK_FRAMES, DEFAULT_LOUDNESS_LUFS, SAMPLE_RATE, Mixer, level_voice
-from .music import decode, loop_hops
+from .music import loop_hops, open_loop
 from .plan import Plan, build_plan, fit_to_length, spoken_texts
 from .routine import CHIME_SETS, Routine, load_routine
 from .voice import DEFAULT_ENGINE, ClipCache, ClipStats, Engine, VoiceOptions, engine_session, prepare_clips
@@ -200,9 +200,10 @@ def render(
             comment=settings_comment(routine, options, loudness_lufs),
             cover_png=cover_png_bytes or cover_png(plan.title, " ".join(s.title for s in routine.sections)),
         )
-    # The mixer takes the decoded track over (no reference is kept here, so its float copy can go).
+    # Streamed from a 16-bit file in the cache: memory does not depend on the music's length.
+    loop = open_loop(plan.music.path, SAMPLE_RATE, cache.root) if plan.music is not None else None
     mixer = Mixer(
-        plan, clips, decode(plan.music.path, SAMPLE_RATE) if plan.music is not None else None, SAMPLE_RATE, loudness_lufs=loudness_lufs,
+        plan, clips, loop, SAMPLE_RATE, loudness_lufs=loudness_lufs,
         loop_hops=(lambda loop: loop_hops(plan.music.path, loop, SAMPLE_RATE, cache.root)) if plan.music else None,
     )
     written = 0
