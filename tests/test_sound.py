@@ -280,3 +280,15 @@ def test_a_loop_at_another_rate_and_channel_count_is_resampled_to_stereo(tmp_pat
     assert np.sqrt(np.mean(middle**2)) == pytest.approx(0.25 / np.sqrt(2), rel=0.01)
     spectrum = np.abs(np.fft.rfft(middle * np.hanning(len(middle))))
     assert np.argmax(spectrum) * SR / len(middle) == pytest.approx(441, abs=1)
+
+
+def test_limiting_a_long_clip_in_pieces_gives_the_one_pass_samples(monkeypatch):
+    from voiceguide import loudness
+
+    rng = np.random.default_rng(4)
+    clip = (rng.standard_normal(300_000) * np.linspace(0.05, 0.6, 300_000)).astype(np.float32)
+    pieces = limit(clip, SR, -1.0)
+    monkeypatch.setattr(loudness, "LIMIT_CHUNK_FRAMES", 10**9)
+    whole = limit(clip, SR, -1.0)
+    assert np.array_equal(pieces, whole) and not np.array_equal(whole, clip)
+    assert true_peak_db(pieces) <= -1.0 + 0.05

@@ -140,6 +140,9 @@ def true_peak_db(samples: np.ndarray) -> float:
     return 20 * float(np.log10(max(max(peaks), 1e-12)))
 
 
+LIMIT_CHUNK_FRAMES = 1 << 16
+
+
 def limit(
     samples: np.ndarray, sample_rate: int, ceiling_db: float, smooth_s: float = 0.003, peaks: np.ndarray | None = None
 ) -> np.ndarray:
@@ -153,8 +156,17 @@ def limit(
     peaks = true_peak(samples) if peaks is None else peaks
     if peaks.max() <= ceiling:
         return samples
-    need = np.minimum(1.0, ceiling / np.maximum(peaks, 1e-12))
     half = max(1, int(smooth_s * sample_rate))
-    floor = running_min(need, 4 * half + 1)
-    gain = running_mean(floor, 2 * half + 1)
-    return (samples * np.minimum(gain, need)).astype(samples.dtype)
+    # The gain at a sample depends only on peaks within 3 * half of it (min over 2 * half, then mean over
+    # half), so a long clip is limited a piece at a time with that much context on each side: the same
+    # samples as in one pass, without float64 temporaries the size of a 30-second clip on every thread.
+    margin = 3 * half
+    out = np.empty_like(samples)
+    n = len(samples)
+    for start in range(0, n, LIMIT_CHUNK_FRAMES):
+        stop = min(n, start + LIMIT_CHUNK_FRAMES)
+        a, b = max(0, start - margin), min(n, stop + margin)
+        need = np.minimum(1.0, ceiling / np.maximum(peaks[a:b], 1e-12))
+        gain = np.minimum(running_mean(running_min(need, 4 * half + 1), 2 * half + 1), need)
+        out[start:stop] = samples[start:stop] * gain[start - a : stop - a]
+    return out

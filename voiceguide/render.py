@@ -24,6 +24,7 @@ import numpy as np
 
 from .loudness import loudness_from_hops
 from .mix import BLOCK_FRAMES, DEFAULT_LOUDNESS_LUFS, SAMPLE_RATE, Mixer, level_voice
+from .memory import fixed_mmap_threshold
 from .music import loop_hops, open_loop
 from .plan import Plan, build_plan, fit_to_length, spoken_texts
 from .routine import CHIME_SETS, Routine, load_routine
@@ -200,6 +201,7 @@ def render(
             comment=settings_comment(routine, options, loudness_lufs),
             cover_png=cover_png_bytes or cover_png(plan.title, " ".join(s.title for s in routine.sections)),
         )
+    fixed_mmap_threshold()
     # Streamed from a 16-bit file in the cache: memory does not depend on the music's length.
     loop = open_loop(plan.music.path, SAMPLE_RATE, cache.root) if plan.music is not None else None
     mixer = Mixer(
