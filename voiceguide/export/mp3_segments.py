@@ -155,7 +155,12 @@ def splice(kept: list[bytearray], later: list[bytearray], at: int) -> None:
     need = main_data_begin(later[at])
     if need == 0:
         return
-    reservoir = _main_data(later[max(0, at - 4) : at])[-need:]
+    # Enough earlier frames to hold 511 bytes of main data, however small the frames are (32 kbit/s: 8).
+    first, have = at, 0
+    while first > 0 and have < need:
+        first -= 1
+        have += len(later[first]) - main_data_offset(later[first])
+    reservoir = _main_data(later[first:at])[-need:]
     if len(reservoir) < need:
         raise JoinError("the later segment has too little data before the join")
     remaining = need
