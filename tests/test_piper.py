@@ -196,3 +196,26 @@ def test_render_with_piper_end_to_end(write_routine, tmp_path):
     levels = 20 * np.log10(np.sqrt(np.mean(mono[: len(mono) // hop * hop].reshape(-1, hop) ** 2, axis=1)) + 1e-9)
     assert (levels > -35).sum() * 0.05 > 1.5  # more than 1.5 s of speech-level audio
     assert levels[: int(0.8 * 20)].max() < -60  # the lead-in is quiet (no music)
+    # The file says how it was made, engine included.
+    from mutagen.id3 import ID3
+
+    [comment] = ID3(out).getall("COMM")
+    assert ": piper voice " in comment.text[0] and "preset soft" in comment.text[0]
+
+
+def test_a_model_path_in_a_routine_is_relative_to_the_routine(tmp_path, monkeypatch):
+    from voiceguide.routine import load_routine
+
+    folder = tmp_path / "routines"
+    folder.mkdir()
+    routine = folder / "mine.yaml"
+    routine.write_text(
+        "title: Mine\nvoice: {engine: piper, name: voices/calm.onnx}\nsections:\n  - title: A\n    steps:\n      - say: Hello.\n",
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(tmp_path)  # somewhere else than the routine's folder
+    assert load_routine(routine).voice.name == str(folder / "voices" / "calm.onnx")
+    # A bare voice name stays a name.
+    routine.write_text(routine.read_text(encoding="utf-8").replace("voices/calm.onnx", "joe"), encoding="utf-8")
+    assert load_routine(routine).voice.name == "joe"
+

@@ -198,7 +198,7 @@ def render(
             title=plan.title,
             artist=artist or DEFAULT_ARTIST,
             year=datetime.date.today().year,
-            comment=settings_comment(routine, options, loudness_lufs),
+            comment=settings_comment(routine, options, loudness_lufs, _engine_name(engine, routine)),
             cover_png=cover_png_bytes or cover_png(plan.title, " ".join(s.title for s in routine.sections)),
         )
     fixed_mmap_threshold()
@@ -241,10 +241,16 @@ STEM_NAMES = ("voice", "music", "chimes")
 TAGGED_FORMATS = (".mp3", ".m4a", ".flac", ".ogg", ".opus")
 
 
-def settings_comment(routine: Routine, options: VoiceOptions, loudness_lufs: float) -> str:
+def _engine_name(engine: Engine | str | None, routine: Routine) -> str:
+    if engine is not None and not isinstance(engine, str):
+        return engine.name
+    return engine or routine.voice.engine or DEFAULT_ENGINE
+
+
+def settings_comment(routine: Routine, options: VoiceOptions, loudness_lufs: float, engine: str = DEFAULT_ENGINE) -> str:
     """The settings a session was made with, for the file's comment tag."""
     return (
-        f"voiceguide {__version__}: voice {options.voice or 'default'} ({options.language}), {options.rate_wpm} wpm, "
+        f"voiceguide {__version__}: {engine} voice {options.voice or 'default'} ({options.language}), {options.rate_wpm} wpm, "
         f"preset {options.preset}, pace {routine.pace:g}, chimes {routine.chimes}, "
         f"music {routine.music.track if routine.music else 'none'}, loudness {loudness_lufs:g} LUFS"
     )

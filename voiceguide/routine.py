@@ -496,6 +496,9 @@ class _Validator:
         volume = self.number(keys["volume"][1], "voice volume", 0.05, 1.0) if "volume" in keys else None
         preset = self.choice(keys["preset"][1], "voice preset", VOICE_PRESETS) if "preset" in keys else None
         engine = self.choice(keys["engine"][1], "voice engine", VOICE_ENGINES) if "engine" in keys else None
+        if name and name.lower().endswith(".onnx") and not Path(name).expanduser().is_absolute():
+            # A voice model file beside the routine, like a music file: relative to the routine, not the shell.
+            name = str(self.base_dir / Path(name).expanduser())
         return VoiceSettings(name=name, rate_wpm=rate, volume=volume, preset=preset, engine=engine)
 
     def choice(self, node: yaml.Node, what: str, choices: tuple[str, ...]) -> str | None:
