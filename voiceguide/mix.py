@@ -99,12 +99,11 @@ class Mixer:
         music: np.ndarray | Loop | None = None,
         sample_rate: int = SAMPLE_RATE,
         loudness_lufs: float = DEFAULT_LOUDNESS_LUFS,
-        music_lufs: float | None = None,
         loop_hops: Callable[[Loop], np.ndarray] | None = None,
     ):
         """`music` is a Loop (render streams it from the cache) or a float32 stereo track, taken over and
-        folded in place; `music_lufs` is its loudness if known, and `loop_hops(loop)` gives the loop's
-        100 ms K-weighted energies (render caches them per file)."""
+        folded in place; `loop_hops(loop)` gives the loop's 100 ms K-weighted energies, from which its
+        loudness follows too (render caches them per file)."""
         self.plan = plan
         self.sample_rate = sample_rate
         self.total_frames = frames(plan.duration_s, sample_rate)
@@ -130,9 +129,9 @@ class Mixer:
         self.loop: Loop | None = None
         if music is not None and plan.music is not None:
             self.loop = music if isinstance(music, Loop) else loop_from_samples(music, sample_rate)
-        self._set_levels(loudness_lufs, music_lufs, loop_hops)
+        self._set_levels(loudness_lufs, loop_hops)
 
-    def _set_levels(self, target_lufs: float, music_lufs: float | None, loop_hops: Callable[[Loop], np.ndarray] | None) -> None:
+    def _set_levels(self, target_lufs: float, loop_hops: Callable[[Loop], np.ndarray] | None) -> None:
         """Level every source once, before mixing: narration to the target, music volume_db below it,
         chimes a little above it; then scale all three together so the predicted session loudness is
         the target. The prediction sums each source's 100 ms K-weighted energies on the session's hop
@@ -152,10 +151,10 @@ class Mixer:
                         kind_hops[event.kind] = hop_energies(chimes.chime(event.kind, sr, self.chime_set), sr, 2.0)
                     self._place(chime, kind_hops[event.kind], frames(event.start_s, sr) // hop)
         music = np.zeros(n_hops)
+        music_lufs = None
         if self.loop is not None:
             hops = loop_hops(self.loop) if loop_hops else loop_energies(self.loop, sr)
-            if music_lufs is None:
-                music_lufs = loudness_from_hops(hops, sr)  # the loop's loudness: what is heard
+            music_lufs = loudness_from_hops(hops, sr)  # the loop's loudness: what is heard
             starts = np.arange(n_hops) * hop
             music = hops[(starts % self.loop.frames) // hop] * self.music_gain_at((starts + hop / 2) / sr) ** 2
 

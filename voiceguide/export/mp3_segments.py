@@ -196,6 +196,13 @@ def encode_segments(
         futures: dict[int, Future] = {}
         next_submit = 0
 
+        def emit(frames: list[bytearray]) -> None:
+            nonlocal written_frames, written_bytes
+            for frame in frames:
+                out.write(frame)
+            written_frames += len(frames)
+            written_bytes += sum(len(frame) for frame in frames)
+
         def fill() -> None:
             nonlocal next_submit
             # At most workers + 1 segments are in flight or waiting to be joined, so memory stays bounded.
@@ -217,22 +224,15 @@ def encode_segments(
                 joins.append(f)
                 kept = pending[: f - pending_first]
                 splice(kept, frames, f - segment.first_frame)
-                for frame in kept:
-                    out.write(frame)
-                written_frames += len(kept)
-                written_bytes += sum(len(frame) for frame in kept)
+                emit(kept)
                 pending, pending_first = frames[f - segment.first_frame :], f
-            for frame in pending:
-                out.write(frame)
-            written_frames += len(pending)
-            written_bytes += sum(len(frame) for frame in pending)
+            emit(pending)
         except BaseException:
             cancel.set()
             for future in futures.values():
                 future.cancel()
             raise
     return written_frames, written_bytes, joins
-
 
 
 def write_mp3(

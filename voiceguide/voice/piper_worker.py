@@ -97,9 +97,8 @@ def serve(conn: Channel, threads: int) -> None:  # pragma: no cover - runs in a 
 
 
 if __name__ == "__main__":  # pragma: no cover
-    # The parent decides when a worker stops (see pyttsx3_worker).
-    import signal
+    from voiceguide.voice.workers import leave_stopping_to_the_parent
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    leave_stopping_to_the_parent()
     out = _private_stdout()
     serve(Channel(sys.stdin.buffer, out), int(sys.argv[1]) if len(sys.argv) > 1 else 1)

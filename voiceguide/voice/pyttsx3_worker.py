@@ -139,10 +139,8 @@ def serve(conn: Channel) -> None:  # pragma: no cover - runs in a child process;
 
 
 if __name__ == "__main__":  # pragma: no cover
-    # Ctrl-C in a terminal reaches the whole process group; the parent decides when a worker stops (it closes
-    # the pipe or kills it), so an interrupted render shuts its workers down itself, in order.
-    import signal
+    from voiceguide.voice.workers import leave_stopping_to_the_parent
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    leave_stopping_to_the_parent()
     out = _private_stdout()
     serve(Channel(sys.stdin.buffer, out))

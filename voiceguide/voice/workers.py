@@ -20,6 +20,18 @@ from .cache import wav_is_complete
 from .pyttsx3_worker import Channel
 
 
+def leave_stopping_to_the_parent() -> None:
+    """Called first in a worker process. Ctrl-C and SIGTERM reach the whole process group; the parent turns
+    both into an orderly stop that closes its workers' pipes (or kills a hung one). A worker that died on
+    the signal instead could leave half-made files behind (ctypes.util.find_library, looking for a system
+    espeak-ng, compiles a probe in a named temporary file)."""
+    import signal
+
+    for name in ("SIGINT", "SIGTERM"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+
+
 class Worker:
     """A fresh interpreter running a worker module (like multiprocessing's spawn, but it never re-imports the
     caller's __main__, so library users need no `if __name__ == "__main__"` guard).
