@@ -127,3 +127,32 @@ def test_sparse_music_gain_matches_the_full_envelope(mixed_setup, tmp_path):
     sparse = mixer.music_gain(0, n)
     full = mixer.music_gain_at(np.arange(n) / SR)
     assert np.max(np.abs(sparse - full)) < 1e-5
+
+
+def test_session_loudness_holds_when_clips_must_be_limited(mixed_setup, monkeypatch):
+    """A voice with a high crest factor (sharp consonant peaks, as Piper's) is limited clip by clip; the
+    level prediction accounts for what the limiter takes."""
+    from voiceguide import mix
+    from voiceguide.loudness import integrated_loudness, true_peak_db
+
+    _, clips, plan = mixed_setup
+    rng = np.random.default_rng(11)
+    spiky = {}
+    for text, clip in clips.items():
+        x = clip.copy()
+        clicks = rng.choice(len(x), size=max(1, len(x) // 2000), replace=False)
+        x[clicks] = np.sign(rng.standard_normal(len(clicks))) * np.max(np.abs(x)) * 6  # peaks far above the speech
+        spiky[text] = x
+
+    def session_lufs() -> tuple[float, float]:
+        out = np.concatenate(list(Mixer(plan, spiky, None).blocks()))
+        return integrated_loudness(out, SR), true_peak_db(out)
+
+    lufs, peak_db = session_lufs()
+    assert lufs == pytest.approx(mix.DEFAULT_LOUDNESS_LUFS, abs=0.3)
+    assert peak_db <= mix.VOICE_CEILING_DBTP + 0.1
+    # Without the second look, the limiter's loss shows as a session well under the target.
+    monkeypatch.setattr(mix, "VOICE_CEILING_DBTP", 100.0)  # no clip counts as hot for the prediction ...
+    real_limit = mix.limit
+    monkeypatch.setattr(mix, "limit", lambda x, sr, _ceiling, **k: real_limit(x, sr, -2.0, **k))  # ... yet all are limited
+    assert session_lufs()[0] < mix.DEFAULT_LOUDNESS_LUFS - 1.0

@@ -37,6 +37,7 @@ MIN_FADE_IN_S = 0.5
 class Clip(Protocol):
     frames: int
     hops: np.ndarray  # K-weighted 100 ms hop energies (loudness.hop_energies)
+    peak: float  # the highest true peak, linear
 
     def load(self) -> tuple[np.ndarray, np.ndarray | None]: ...
 
@@ -139,9 +140,15 @@ class Mixer:
         sr = self.sample_rate
         hop = int(round(HOP_S * sr))
         n_hops = -(-self.total_frames // hop)
-        voice = np.zeros(n_hops)
-        for event in self.plan.speech():
-            self._place(voice, self.clips[event.text].hops, frames(event.start_s, sr) // hop)
+        speech = [(event.text, frames(event.start_s, sr) // hop) for event in self.plan.speech()]
+
+        def voice_timeline(hops_of: Mapping[str, np.ndarray]) -> np.ndarray:
+            timeline = np.zeros(n_hops)
+            for text, at in speech:
+                self._place(timeline, hops_of.get(text, self.clips[text].hops), at)
+            return timeline
+
+        voice = voice_timeline({})
         chime = np.zeros(n_hops)
         if self.chime_set:
             kind_hops: dict[str, np.ndarray] = {}
@@ -164,9 +171,21 @@ class Mixer:
         if self.loop is not None and music_lufs is not None and np.isfinite(music_lufs):
             music_gain = 10 ** ((target_lufs + self.plan.music.volume_db - music_lufs) / 20)
         chime_gain = 10 ** ((target_lufs + CHIME_OVER_TARGET_DB - chimes.CHIME_PEAK_DB) / 20)
-        total = voice * voice_gain**2 + music * music_gain**2 + chime * chime_gain**2
-        predicted = loudness_from_hops(total, sr)
+        others = music * music_gain**2 + chime * chime_gain**2
+        predicted = loudness_from_hops(voice * voice_gain**2 + others, sr)
         correction = 10 ** ((target_lufs - predicted) / 20) if np.isfinite(predicted) else 1.0
+        # Clips whose true peak the final gain pushes over the ceiling will be limited, which takes some of
+        # their loudness (Piper's dynamic voice: 0.7 LU over a session). Measure those clips as limited and
+        # predict again; twice, since the new gain limits a little more.
+        ceiling = 10 ** (VOICE_CEILING_DBTP / 20)
+        for _ in range(2):
+            g = voice_gain * correction
+            hot = {text for text, _ in speech if self.clips[text].peak * g > ceiling}
+            if not hot or not np.isfinite(predicted):
+                break
+            limited = {t: hop_energies(level_voice(self.clips[t], g, sr), sr, 2.0) / g**2 for t in hot}
+            predicted = loudness_from_hops(voice_timeline(limited) * voice_gain**2 + others, sr)
+            correction = 10 ** ((target_lufs - predicted) / 20)
         self.voice_gain = float(voice_gain * correction)
         self.chime_gain = float(chime_gain * correction)
         if self.loop is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import zipfile
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -124,27 +124,31 @@ class ClipRef:
     preset: str
     frames: int
     hops: np.ndarray  # K-weighted 100 ms hop energies, as heard on both channels of the mix
+    peak: float  # the highest true peak (linear), to know before loading whether a gain will need limiting
 
     @classmethod
     def measure(cls, path: Path, sample_rate: int, preset: str = "plain") -> ClipRef:
         processed = _processed_path(path, sample_rate, preset)
         try:
             with np.load(processed) as stored:  # only the small arrays are read here
-                return cls(path, sample_rate, preset, int(stored["frames"]), stored["hops"])
+                # Entries from before "peak" was stored have it in their per-sample peaks.
+                peak = stored["peak"] if "peak" in stored.files else np.max(stored["peaks"])
+                return cls(path, sample_rate, preset, int(stored["frames"]), stored["hops"], float(peak))
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             pass
         samples = load_clip(path, sample_rate, preset)
         hops = hop_energies(samples, sample_rate, channels_weight=2.0)
+        peaks = true_peak(samples).astype(np.float32)
         tmp = processed.with_name(f".{processed.name}.{os.getpid()}.tmp")
         try:
             with open(tmp, "wb") as f:
-                np.savez(f, samples=samples, peaks=true_peak(samples).astype(np.float32), hops=hops, frames=len(samples))
+                np.savez(f, samples=samples, peaks=peaks, hops=hops, frames=len(samples), peak=peaks.max())
             os.replace(tmp, processed)
         except OSError:
             pass  # an unwritable cache only means processing again next time
         finally:
             tmp.unlink(missing_ok=True)
-        return cls(path, sample_rate, preset, len(samples), hops)
+        return cls(path, sample_rate, preset, len(samples), hops, float(peaks.max()))
 
     def load(self) -> tuple[np.ndarray, np.ndarray | None]:
         """Samples and their per-sample true peaks (None when they must be computed)."""
@@ -172,6 +176,10 @@ class MemoryClip:
     @property
     def hops(self) -> np.ndarray:
         return hop_energies(self.samples, self.sample_rate, channels_weight=2.0)
+
+    @cached_property
+    def peak(self) -> float:
+        return float(true_peak(self.samples).max()) if len(self.samples) else 0.0
 
     def load(self) -> tuple[np.ndarray, np.ndarray | None]:
         return self.samples, None
