@@ -141,10 +141,11 @@ def true_peak_db(samples: np.ndarray) -> float:
 
 
 LIMIT_CHUNK_FRAMES = 1 << 16
+LIMIT_SMOOTH_S = 0.003
 
 
 def limit(
-    samples: np.ndarray, sample_rate: int, ceiling_db: float, smooth_s: float = 0.003, peaks: np.ndarray | None = None
+    samples: np.ndarray, sample_rate: int, ceiling_db: float, smooth_s: float = LIMIT_SMOOTH_S, peaks: np.ndarray | None = None
 ) -> np.ndarray:
     """A look-ahead peak limiter for one whole source: true peak stays at or below ceiling_db.
 
@@ -170,3 +171,21 @@ def limit(
         gain = np.minimum(running_mean(running_min(need, 4 * half + 1), 2 * half + 1), need)
         out[start:stop] = samples[start:stop] * gain[start - a : stop - a]
     return out
+
+
+def limit_block_frames(sample_rate: int) -> int:
+    """The blocks on which the limiter's gain is foreseen: about 1 ms, a whole number of them per hop."""
+    hop = int(round(HOP_S * sample_rate))
+    return next(b for b in range(max(1, sample_rate // 1000), 0, -1) if hop % b == 0)
+
+
+def clip_levels(samples: np.ndarray, peaks: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For a mono voice clip, as heard on both channels: its hop energies (hop_energies), and per ~1 ms
+    block its K-weighted energy and highest true peak, from which mix.limited_hops foresees what the
+    limiter will take at any gain. One K-filter pass gives both."""
+    hop, block = int(round(HOP_S * sample_rate)), limit_block_frames(sample_rate)
+    weighted = fir_filter(np.asarray(samples, dtype=np.float64), _k_filter(sample_rate))
+    pad = (-len(weighted)) % hop
+    power = np.concatenate([weighted * weighted * 2.0, np.zeros(pad)])
+    top = np.concatenate([np.asarray(peaks, dtype=np.float32), np.zeros(pad, np.float32)])
+    return power.reshape(-1, hop).sum(axis=1), power.reshape(-1, block).sum(axis=1), top.reshape(-1, block).max(axis=1)

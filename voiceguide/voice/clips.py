@@ -15,7 +15,7 @@ import soxr
 from ..dsp import biquad_highpass, biquad_lowpass, cached_ir, fir_filter
 
 from ..errors import EngineError
-from ..loudness import hop_energies, true_peak
+from ..loudness import clip_levels, hop_energies, true_peak
 
 # Relative to the clip's own peak, so quiet and loud voices trim alike.
 TRIM_THRESHOLD_DB = -40.0
@@ -103,7 +103,7 @@ def load_clip(path: Path, sample_rate: int, preset: str = "plain") -> np.ndarray
 
 
 # Bump when polish() or anything else that shapes a mix-ready clip changes: processed clips are cached.
-PROCESS_VERSION = 1
+PROCESS_VERSION = 2  # 2: per-block K-weighted energies and peaks for the limiter-aware level
 
 
 def _processed_path(source: Path, sample_rate: int, preset: str) -> Path:
@@ -137,18 +137,33 @@ class ClipRef:
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             pass
         samples = load_clip(path, sample_rate, preset)
-        hops = hop_energies(samples, sample_rate, channels_weight=2.0)
         peaks = true_peak(samples).astype(np.float32)
+        hops, block_energy, block_peak = clip_levels(samples, peaks, sample_rate)
         tmp = processed.with_name(f".{processed.name}.{os.getpid()}.tmp")
         try:
             with open(tmp, "wb") as f:
-                np.savez(f, samples=samples, peaks=peaks, hops=hops, frames=len(samples), peak=peaks.max())
+                np.savez(
+                    f, samples=samples, peaks=peaks, hops=hops, frames=len(samples), peak=peaks.max(),
+                    block_energy=block_energy, block_peak=block_peak,
+                )
             os.replace(tmp, processed)
         except OSError:
             pass  # an unwritable cache only means processing again next time
         finally:
             tmp.unlink(missing_ok=True)
         return cls(path, sample_rate, preset, len(samples), hops, float(peaks.max()))
+
+    def peak_blocks(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-millisecond energies and true peaks (loudness.clip_levels), kept with the processed clip so a
+        warm render need not load the samples to foresee the limiter."""
+        try:
+            with np.load(_processed_path(self.path, self.sample_rate, self.preset)) as stored:
+                if "block_energy" in stored.files:
+                    return stored["block_energy"], stored["block_peak"]
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            pass
+        samples, peaks = self.load()
+        return clip_levels(samples, true_peak(samples) if peaks is None else peaks, self.sample_rate)[1:]
 
     def load(self) -> tuple[np.ndarray, np.ndarray | None]:
         """Samples and their per-sample true peaks (None when they must be computed)."""
@@ -176,6 +191,9 @@ class MemoryClip:
     @property
     def hops(self) -> np.ndarray:
         return hop_energies(self.samples, self.sample_rate, channels_weight=2.0)
+
+    def peak_blocks(self) -> tuple[np.ndarray, np.ndarray]:
+        return clip_levels(self.samples, true_peak(self.samples), self.sample_rate)[1:]
 
     @cached_property
     def peak(self) -> float:
