@@ -8,7 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
+from voiceguide.cli import cli
 from voiceguide.voice import ENGINES, Engine, VoiceInfo, VoiceOptions
 
 FAKE_RATE = 22050
@@ -121,3 +123,16 @@ sections:
       - say: Glide along the jaw line.
         hold: 2.5s
 """
+
+
+def invoke(*args, env: dict | None = None):
+    """The CLI in-process, exceptions caught as a user would meet them."""
+    return CliRunner().invoke(cli, [str(a) for a in args], env=env)
+
+
+def assert_clean_failure(result, code: int) -> None:
+    """Exit code as asked, a message, and no traceback (neither printed nor escaping the command)."""
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.output.strip()

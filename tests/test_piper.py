@@ -5,33 +5,19 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
-from click.testing import CliRunner
 
-from voiceguide.cli import cli
-from voiceguide.errors import UsageError
 from voiceguide.voice import ENGINES, ClipCache, VoiceOptions, get_engine, prepare_clips
 from voiceguide.voice.cache import clip_key
 from voiceguide.voice.piper_engine import bundled_voice, length_scale, sentence_silence_s
 
-from .conftest import FakeEngine
+from .conftest import FakeEngine, assert_clean_failure, invoke
 
 SR = 44100
 pytest.importorskip("piper", reason='the neural extra: pip install -e ".[test,neural]"')
-
-
-def invoke(*args, env: dict | None = None):
-    return CliRunner().invoke(cli, [str(a) for a in args], env=env)
-
-
-def assert_clean_failure(result, code: int) -> None:
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
 
 
 @pytest.fixture(scope="module")

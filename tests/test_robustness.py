@@ -21,27 +21,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from voiceguide.cli import cli
 
-from .conftest import SMALL_ROUTINE
+from .conftest import SMALL_ROUTINE, assert_clean_failure, invoke
 
 HEAD = "title: t\nmusic: none\nsections:\n  - title: s\n    steps:\n"
-
-
-def invoke(*args, env: dict | None = None):
-    return CliRunner().invoke(cli, [str(a) for a in args], env=env)
-
-
-def assert_clean_failure(result, code: int) -> None:
-    """Exit code as asked, a message, and no traceback (neither printed nor escaping the command)."""
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    assert result.output.strip()
 
 
 def message_at(result, path: Path, where: str, hint: str) -> str:
