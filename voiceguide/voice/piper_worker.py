@@ -68,13 +68,7 @@ def serve(conn: Channel, threads: int) -> None:  # pragma: no cover - runs in a 
         return
     conn.send(("ready", None))
     loaded: dict[str, object] = {}
-    while True:
-        try:
-            message = conn.recv()
-        except EOFError:
-            return
-        if message is None:
-            return
+    for message in conn.jobs():
         _, job, text, model, config, length_scale, volume, sentence_silence_s, path = message
         voice = loaded.get(model)
         if voice is None:

@@ -14,7 +14,7 @@ import struct
 import sys
 import time
 import wave
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Iterator
 
 
 DEFAULT_PITCH = 50  # espeak's own default on its 0-100 scale
@@ -41,6 +41,17 @@ class Channel:
         if len(data) < size:
             raise EOFError
         return pickle.loads(data)  # noqa: S301 - both ends are our own processes
+
+    def jobs(self) -> Iterator[Any]:
+        """Messages until the parent says stop (None) or closes the pipe."""
+        while True:
+            try:
+                message = self.recv()
+            except EOFError:
+                return
+            if message is None:
+                return
+            yield message
 
 
 def _private_stdout() -> BinaryIO:
@@ -93,13 +104,7 @@ def serve(conn: Channel) -> None:  # pragma: no cover - runs in a child process;
 
     synchronize = _espeak_synchronize()
     pitch_changed = False
-    while True:
-        try:
-            message = conn.recv()
-        except EOFError:
-            return
-        if message is None:
-            return
+    for message in conn.jobs():
         op = message[0]
         if op == "voices":
             voices = [
