@@ -46,26 +46,6 @@ def _k_filter(sample_rate: int) -> np.ndarray:
     return cached_ir(_k_weighting(sample_rate), 4096)
 
 
-def block_powers(samples: np.ndarray, sample_rate: int, channels_weight: float = 1.0) -> np.ndarray:
-    """K-weighted mean square of each 400 ms gating block (75 % overlap), summed over channels.
-
-    `samples` is (n,) or (n, channels). A mono source that will play on both channels of a stereo mix
-    counts twice: pass channels_weight=2.
-    """
-    x = np.asarray(samples, dtype=np.float64)
-    if x.ndim == 1:
-        x = x[:, None]
-    weighted = fir_filter(x, _k_filter(sample_rate))
-    power = np.sum(weighted * weighted, axis=1) * channels_weight
-    block, hop = int(round(BLOCK_S * sample_rate)), int(round(HOP_S * sample_rate))
-    if len(power) < block:
-        # A clip shorter than one block (a spoken count) is one block of its own length.
-        return np.array([power.mean()]) if len(power) else np.zeros(0)
-    csum = np.concatenate([[0.0], np.cumsum(power)])
-    starts = np.arange(0, len(power) - block + 1, hop)
-    return (csum[starts + block] - csum[starts]) / block
-
-
 def hop_energies(samples: np.ndarray, sample_rate: int, channels_weight: float = 1.0, chunk_hops: int = 50) -> np.ndarray:
     """K-weighted energy (sum of squares over channels) of each 100 ms hop, the last one partial.
 
