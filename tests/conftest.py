@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import hashlib
+import os
+import shutil
+import tempfile
 import wave
 from pathlib import Path
 
@@ -14,6 +18,42 @@ from voiceguide.cli import cli
 from voiceguide.voice import ENGINES, Engine, VoiceInfo, VoiceOptions
 
 FAKE_RATE = 22050
+
+# Programs a user's machine may or may not have; voiceguide must behave the same either way.
+SYSTEM_DECODERS = ("ffmpeg", "ffprobe", "avconv", "avprobe")
+
+
+def path_without(programs, path: str | None = None) -> str:
+    """A PATH on which every program of `path` is found except `programs`: one folder of symlinks.
+
+    Hiding whole folders (/usr/bin) would hide python and git too; this hides only the named programs.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="voiceguide-path-"))
+    atexit.register(shutil.rmtree, folder, True)
+    for entry in reversed((path if path is not None else os.environ.get("PATH", "")).split(os.pathsep)):
+        if not entry or not os.path.isdir(entry):
+            continue
+        try:
+            names = os.listdir(entry)
+        except OSError:
+            continue
+        for name in names:
+            if name in programs:
+                continue
+            target = os.path.join(entry, name)
+            link = folder / name
+            if os.access(target, os.X_OK) and not os.path.isdir(target):
+                if link.is_symlink():
+                    link.unlink()  # an earlier PATH entry wins, as it does for the shell
+                link.symlink_to(target)
+    return str(folder)
+
+
+# VOICEGUIDE_TEST_FFMPEG=hidden runs the whole suite as on a machine without a system ffmpeg/ffprobe (CI runs
+# it both ways). Set here, at import, so every subprocess the tests start inherits the same PATH.
+if os.environ.get("VOICEGUIDE_TEST_FFMPEG") == "hidden":
+    os.environ["PATH"] = path_without(SYSTEM_DECODERS)
+    assert shutil.which("ffmpeg") is None and shutil.which("ffprobe") is None
 
 
 class FakeEngine(Engine):
@@ -76,6 +116,18 @@ def isolated_cache(tmp_path, monkeypatch):
     # A developer's own defaults must never leak into the tests.
     monkeypatch.setenv("VOICEGUIDE_CONFIG", str(tmp_path / "no-config.yaml"))
     return cache
+
+
+@pytest.fixture
+def without_ffmpeg(monkeypatch):
+    """This test runs as on a machine without a system ffmpeg/ffprobe, whatever this one has."""
+    monkeypatch.setenv("PATH", path_without(SYSTEM_DECODERS))
+
+
+requires_ffmpeg = pytest.mark.skipif(
+    shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None,
+    reason="needs a system ffmpeg/ffprobe (CI runs the suite with and without one)",
+)
 
 
 @pytest.fixture(scope="session")
