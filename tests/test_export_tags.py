@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import struct
 import subprocess
 import zlib
@@ -16,7 +15,7 @@ from mutagen.mp3 import MP3
 from voiceguide import UsageError, render, synthesize_plan
 from voiceguide.export.tags import Metadata, chapters_for, cover_png, load_cover, step_chapters, write_mp3_tags
 
-from .conftest import SMALL_ROUTINE
+from .conftest import SMALL_ROUTINE, requires_ffmpeg
 
 COMMENT = "voice en-us, 150 wpm, pace 1.0"
 
@@ -260,7 +259,45 @@ def test_load_cover(tmp_path):
         load_cover(tmp_path / "missing.png")
 
 
-@pytest.mark.skipif(shutil.which("ffprobe") is None, reason="ffprobe not installed")
+def id3v23_frames(data: bytes) -> list[tuple[str, bytes]]:
+    """The frames of a leading ID3v2.3 tag in file order, as (frame id, body), walked by hand (not mutagen)."""
+    assert data[:3] == b"ID3" and data[3] == 3
+    end, pos, frames = id3_size(data), 10, []
+    while pos + 10 <= end and data[pos] != 0:  # padding (zeros) follows the last frame
+        fid = data[pos : pos + 4].decode("ascii")
+        (size,) = struct.unpack(">I", data[pos + 4 : pos + 8])  # v2.3 sizes are plain 32-bit, not synchsafe
+        frames.append((fid, data[pos + 10 : pos + 10 + size]))
+        pos += 10 + size
+    return frames
+
+
+@pytest.mark.parametrize("mode", ["sections", "steps"])
+def test_chapters_are_written_in_time_order(session, mode):
+    """CHAP frames sit in the file in time order (players that read them in file order list them right),
+    after the CTOC, whose children are in time order too."""
+    path, plan, _ = session
+    write_mp3_tags(path, plan, Metadata(plan.title, cover_png=cover_png(plan.title, "")), chapters=mode)
+    expected = chapters_for(plan, mode)
+    assert len(expected) >= 4
+
+    frames = id3v23_frames(path.read_bytes())
+    ids = [fid for fid, _ in frames]
+    chap_bodies = [body for fid, body in frames if fid == "CHAP"]
+    starts = [struct.unpack(">I", body[body.index(b"\0") + 1 :][:4])[0] for body in chap_bodies]
+    assert starts == [ms(c.start_s) for c in expected]
+    assert ids.index("CTOC") < ids.index("CHAP")
+    assert ids[-1] == "APIC"
+
+    tags = ID3(str(path))  # mutagen keeps the frames in the order it read them
+    chaps = tags.getall("CHAP")
+    assert [c.start_time for c in chaps] == [ms(c.start_s) for c in expected]
+    assert [str(c.sub_frames["TIT2"]) for c in chaps] == [c.title for c in expected]
+    (toc,) = tags.getall("CTOC")
+    assert toc.child_element_ids == [c.element_id for c in chaps]
+    assert [tags[f"CHAP:{cid}"].start_time for cid in toc.child_element_ids] == sorted(c.start_time for c in chaps)
+
+
+@requires_ffmpeg
 @pytest.mark.parametrize("mode", ["sections", "steps"])
 def test_ffprobe_sees_the_chapters(session, mode):
     path, plan, _ = session
@@ -274,6 +311,6 @@ def test_ffprobe_sees_the_chapters(session, mode):
     found = json.loads(probe.stdout)["chapters"]
     expected = chapters_for(plan, mode)
     assert [c["tags"]["title"] for c in found] == [c.title for c in expected]
-    assert [(float(c["start_time"]), float(c["end_time"])) for c in found] == pytest.approx(
-        [(ms(c.start_s) / 1000, ms(c.end_s) / 1000) for c in expected], abs=1e-3
+    assert [float(c[key]) for c in found for key in ("start_time", "end_time")] == pytest.approx(
+        [ms(t) / 1000 for c in expected for t in (c.start_s, c.end_s)], abs=1e-3
     )

@@ -124,6 +124,42 @@ def _ms(seconds: float) -> int:
 # ---------------------------------------------------------------------------------------------- ID3
 
 
+def _chapter_ordered_id3():
+    """mutagen's ID3, saving the chapters in time order: the table of contents, then each CHAP frame by start.
+
+    mutagen orders the frames it writes by importance, then size, then hash key, so CHAP frames would land
+    in the file in no useful order; players that list chapters in file order (ffprobe, some podcast apps)
+    then show "Closing" before "Introduction". The other frames keep mutagen's order, the cover last.
+    """
+    from mutagen.id3 import ID3
+    from mutagen.id3._tags import save_frame  # the one frame serialiser ID3.save uses itself
+
+    class ChapterOrderedID3(ID3):
+        def _write(self, config):
+            important = ["TIT2", "TPE1", "TRCK", "TALB", "TPOS", "TDRC", "TCON"]
+
+            def key(item):
+                index, (frame, data) = item
+                fid = frame.FrameID
+                if fid in important:
+                    return (important.index(fid), 0, len(data), frame.HashKey)
+                if fid == "APIC":
+                    return (len(important) + 3, 0, index, "")
+                if fid == "CTOC":
+                    return (len(important) + 1, 0, 0, frame.HashKey)
+                if fid == "CHAP":
+                    return (len(important) + 2, frame.start_time, frame.end_time, frame.HashKey)
+                return (len(important), 0, len(data), frame.HashKey)
+
+            framedata = [(f, save_frame(f, config=config)) for f in self.values()]
+            out = [d for _, (_, d) in sorted(enumerate(framedata), key=key)]
+            if self._unknown_v2_version == config.v2_version:
+                out.extend(data for data in self.unknown_frames if len(data) > 10)
+            return bytearray().join(out)
+
+    return ChapterOrderedID3
+
+
 def write_mp3_tags(path: str | Path, plan: Plan, meta: Metadata, chapters: str | None = "sections") -> None:
     """Write (or replace) the file's ID3v2.3 tag: text frames, cover, and chapters (None: no chapters).
 
@@ -131,7 +167,7 @@ def write_mp3_tags(path: str | Path, plan: Plan, meta: Metadata, chapters: str |
     still opens the audio and decoding stays sample-exact. Call it on the temporary file inside
     export.atomic_output so the finished file appears already tagged.
     """
-    from mutagen.id3 import APIC, CHAP, COMM, CTOC, ID3, TALB, TCON, TIT2, TPE1, TYER, CTOCFlags, ID3NoHeaderError
+    from mutagen.id3 import APIC, CHAP, COMM, CTOC, TALB, TCON, TIT2, TPE1, TYER, CTOCFlags, ID3NoHeaderError
 
     marks = chapters_for(plan, chapters) if chapters is not None else ()
     path = Path(path)
@@ -140,10 +176,11 @@ def write_mp3_tags(path: str | Path, plan: Plan, meta: Metadata, chapters: str |
     # ID3 would just as happily prepend itself to a WAV or FLAC file, which players would then reject.
     if not (head == b"ID3" or (len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0)):
         raise ValueError(f"{path} is not an MP3 file; ID3 tags and chapters are for MP3 only")
+    ordered = _chapter_ordered_id3()
     try:
-        tags = ID3(str(path))
+        tags = ordered(str(path))
     except ID3NoHeaderError:
-        tags = ID3()
+        tags = ordered()
     for frame_id in ("TIT2", "TPE1", "TALB", "TCON", "TYER", "TDRC", "COMM", "APIC", "CHAP", "CTOC"):
         tags.delall(frame_id)
 
