@@ -1,25 +1,40 @@
-"""Where the built-in routines and music tracks live, and how names map to files."""
+"""Where the built-in routines, music tracks and docs live, and how names map to files."""
 
 from __future__ import annotations
 
+import importlib
 import json
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 ROUTINES_DIR = Path(__file__).resolve().parent / "routines"
+# The repository's top level, when running from a checkout that has not been installed.
+_CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+def shipped_folder(package: str, checkout_folder: str) -> Path:
+    """The folder of data that ships as `package` (see pyproject.toml): the one lookup for every install.
+
+    A wheel, an sdist install and an editable install all import the data package; a bare checkout
+    (python -m voiceguide run beside the sources, nothing installed) has only the top-level folder.
+    """
+    try:
+        # __path__ rather than importlib.resources: it is a real folder for a regular or a namespace package.
+        for entry in importlib.import_module(package).__path__:
+            if Path(entry).is_dir():
+                return Path(entry)
+    except ModuleNotFoundError:
+        pass
+    return _CHECKOUT / checkout_folder
 
 
 def _music_dir() -> Path:
-    # A source checkout (or editable install) keeps the tracks in the top-level music/ folder;
-    # a regular install ships the same folder as the package voiceguide.music.
-    checkout = Path(__file__).resolve().parent.parent / "music"
-    if (checkout / "tracks.json").is_file():
-        return checkout
-    try:
-        return Path(str(resources.files("voiceguide.music")))
-    except (ModuleNotFoundError, TypeError):
-        return checkout
+    return shipped_folder("voiceguide.builtin_music", "music")
+
+
+def routine_format_text() -> str:
+    """The routine format reference (docs/routine-format.md), as Markdown."""
+    return (shipped_folder("voiceguide.builtin_docs", "docs") / "routine-format.md").read_text(encoding="utf-8")
 
 
 @dataclass(frozen=True)

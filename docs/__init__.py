@@ -1,0 +1,1 @@
+"""The routine format reference, shipped with the package (`voiceguide docs` prints it)."""
