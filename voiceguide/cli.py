@@ -72,6 +72,13 @@ def _friendly(func):
     return wrapper
 
 
+def plural(count: int, word: str, plural_word: str | None = None, none: str | None = None) -> str:
+    """'1 section', '3 sections' (and `none`, e.g. 'no chapters', for zero when given)."""
+    if count == 0 and none is not None:
+        return none
+    return f"{count} {word if count == 1 else (plural_word or word + 's')}"
+
+
 def _source_prefixes(exc: VoiceguideError) -> list[str]:
     source = getattr(exc, "source", None)
     return [source] if source else []
@@ -219,8 +226,8 @@ def render_cmd(routines, output, out_dir, pace, voice, rate_wpm, volume, engine,
         click.echo(f"warning: {warning}", err=True)
     if not quiet:
         click.echo(
-            f"Wrote {out} ({format_duration(result.plan.duration_s)}, {len(result.plan.chapters)} chapters; "
-            f"{result.clips_synthesized} clips synthesised, {result.clips_cached} from cache) "
+            f"Wrote {out} ({format_duration(result.plan.duration_s)}, {plural(len(result.chapters), 'chapter', none='no chapters')}; "
+            f"{plural(result.clips_synthesized, 'clip')} synthesised, {result.clips_cached} from cache) "
             f"in {result.timings_s['total']:.1f} s"
         )
 
@@ -273,7 +280,7 @@ def check_cmd(routine):
     steps = sum(len(s.steps) for s in loaded.sections)
     estimate = build_plan(loaded, estimated_speech(loaded))
     click.echo(
-        f"{loaded.source}: ok - '{loaded.title}', {len(loaded.sections)} sections, {steps} steps, "
+        f"{loaded.source}: ok - '{loaded.title}', {plural(len(loaded.sections), 'section')}, {plural(steps, 'step')}, "
         f"about {format_duration(estimate.duration_s)}"
     )
     for warning in estimate.warnings:

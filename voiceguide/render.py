@@ -17,7 +17,7 @@ from .errors import UsageError, VoiceguideError
 from . import __version__
 from .export import atomic_output, check_output_path, encode_blocks, open_encoder
 from .export.captions import caption_format, write_captions
-from .export.tags import CHAPTER_MODES, DEFAULT_ARTIST, Metadata, cover_png, load_cover, write_mp3_tags, write_mp4_tags, write_vorbis_tags
+from .export.tags import CHAPTER_MODES, DEFAULT_ARTIST, Metadata, chapters_for, cover_png, load_cover, write_mp3_tags, write_mp4_tags, write_vorbis_tags
 from .export.encoders import DEFAULT_BITRATE_KBPS
 from .export.mp3_segments import write_mp3
 import numpy as np
@@ -26,7 +26,7 @@ from .loudness import loudness_from_hops
 from .mix import BLOCK_FRAMES, DEFAULT_LOUDNESS_LUFS, SAMPLE_RATE, Mixer, level_voice
 from .memory import fixed_mmap_threshold
 from .music import loop_hops, open_loop
-from .plan import Plan, build_plan, fit_to_length, spoken_texts
+from .plan import Chapter, Plan, build_plan, fit_to_length, spoken_texts
 from .routine import CHIME_SETS, Routine, load_routine
 from .voice import DEFAULT_ENGINE, ClipCache, ClipStats, Engine, VoiceOptions, engine_session, prepare_clips
 from .voice.base import DEFAULT_RATE_WPM, DEFAULT_VOLUME
@@ -42,6 +42,8 @@ class RenderResult:
     clips_synthesized: int = 0
     clips_cached: int = 0
     timings_s: dict[str, float] = field(default_factory=dict)
+    # The chapter marks written into the file's tags (none for .wav, or with chapters="none").
+    chapters: tuple[Chapter, ...] = ()
 
 
 # The soft preset: slower, lower and in a small room (see voice.clips.polish).
@@ -209,6 +211,7 @@ def render(
         loop_hops=(lambda loop: loop_hops(plan.music.path, loop, SAMPLE_RATE, cache.root)) if plan.music else None,
     )
     written = 0
+    written_chapters: tuple[Chapter, ...] = ()
 
     def on_block(frames: int) -> None:
         nonlocal written
@@ -226,6 +229,7 @@ def render(
         if meta is not None:
             writer = {".mp3": write_mp3_tags, ".m4a": write_mp4_tags}.get(output.suffix.lower(), write_vorbis_tags)
             writer(tmp, plan, meta, None if chapters == "none" else chapters)
+            written_chapters = () if chapters == "none" else chapters_for(plan, chapters)
         if cues:
             write_json(Path(cues), plan.to_json())
         if captions:
@@ -233,7 +237,7 @@ def render(
         if stems_dir is not None:
             write_stems(mixer, stems_dir, block_frames)
     timings["total"] = time.perf_counter() - started
-    return RenderResult(plan, output, stats.synthesized, stats.cached, timings)
+    return RenderResult(plan, output, stats.synthesized, stats.cached, timings, chapters=written_chapters)
 
 
 STEM_NAMES = ("voice", "music", "chimes")
