@@ -21,6 +21,24 @@ LAME_QUALITY = 5
 LAMEENC_GAIN_COMPENSATION = np.float32(1 / 0.95)
 
 
+# libsndfile sets Vorbis and Opus bitrates through one "compression level" from 0 to 1 (soundfile's
+# compression_level). Vorbis: level = 1 - quality, and this is the quality whose nominal bitrate is each
+# kbit/s at 44.1 kHz stereo (libvorbis's own table, the rate written in the file's header).
+VORBIS_QUALITY = {96: 0.2, 112: 0.3, 128: 0.4, 160: 0.5, 192: 0.6, 224: 0.7, 256: 0.8, 320: 0.9}
+# Opus: the level maps linearly from 256 kbit/s per channel (0) down to 6 kbit/s per channel (1).
+OPUS_KBPS_PER_CHANNEL = (256.0, 6.0)
+
+
+def vorbis_compression_level(bitrate_kbps: float) -> float:
+    rates = sorted(VORBIS_QUALITY)
+    return 1.0 - float(np.interp(bitrate_kbps, rates, [VORBIS_QUALITY[r] for r in rates]))
+
+
+def opus_compression_level(bitrate_kbps: float, channels: int) -> float:
+    top, bottom = OPUS_KBPS_PER_CHANNEL
+    return min(1.0, max(0.0, (top - bitrate_kbps / channels) / (top - bottom)))
+
+
 def to_int16(block: np.ndarray) -> np.ndarray:
     """Blocks arrive already clipped to [-1, 1] by the mixer."""
     return np.round(block * np.float32(32767.0)).astype(np.int16)
@@ -91,8 +109,13 @@ class Mp3Encoder(Encoder):
 
 
 class SoundfileEncoder(Encoder):
-    def __init__(self, path: Path, sample_rate: int, channels: int = 2, format: str = "WAV", subtype: str = "PCM_16"):
-        self._file = soundfile.SoundFile(str(path), "w", sample_rate, channels, format=format, subtype=subtype)
+    def __init__(
+        self, path: Path, sample_rate: int, channels: int = 2, format: str = "WAV", subtype: str = "PCM_16",
+        compression_level: float | None = None,
+    ):
+        self._file = soundfile.SoundFile(
+            str(path), "w", sample_rate, channels, format=format, subtype=subtype, compression_level=compression_level
+        )
 
     def write(self, block: np.ndarray) -> None:
         self._file.write(block)
@@ -103,16 +126,19 @@ class SoundfileEncoder(Encoder):
 
 
 class OpusEncoder(Encoder):
-    """Ogg Opus through libsndfile. Opus runs at 48 kHz, so the session is resampled on the way (soxr,
-    streamed, so the length and timing are kept)."""
+    """Ogg Opus through libsndfile at `bitrate_kbps` (VBR). Opus runs at 48 kHz, so the session is resampled
+    on the way (soxr, streamed, so the length and timing are kept)."""
 
     OPUS_RATE = 48000
 
-    def __init__(self, path: Path, sample_rate: int, channels: int = 2, **_):
+    def __init__(self, path: Path, sample_rate: int, channels: int = 2, bitrate_kbps: int = DEFAULT_BITRATE_KBPS, **_):
         import soxr
 
         self._resampler = soxr.ResampleStream(sample_rate, self.OPUS_RATE, channels, dtype="float32", quality="HQ")
-        self._file = soundfile.SoundFile(str(path), "w", self.OPUS_RATE, channels, format="OGG", subtype="OPUS")
+        self._file = soundfile.SoundFile(
+            str(path), "w", self.OPUS_RATE, channels, format="OGG", subtype="OPUS",
+            compression_level=opus_compression_level(bitrate_kbps, channels),
+        )
 
     def write(self, block: np.ndarray) -> None:
         out = self._resampler.resample_chunk(np.ascontiguousarray(block, dtype=np.float32))
@@ -132,7 +158,9 @@ ENCODERS: dict[str, Callable[..., Encoder]] = {
     ".wav": lambda path, sample_rate, channels=2, **_: SoundfileEncoder(path, sample_rate, channels, "WAV", "PCM_16"),
     ".flac": lambda path, sample_rate, channels=2, **_: SoundfileEncoder(path, sample_rate, channels, "FLAC", "PCM_16"),
     # libsndfile's Vorbis writer crashes when handed a whole track at once; the mixer's blocks are small.
-    ".ogg": lambda path, sample_rate, channels=2, **_: SoundfileEncoder(path, sample_rate, channels, "OGG", "VORBIS"),
+    ".ogg": lambda path, sample_rate, channels=2, bitrate_kbps=DEFAULT_BITRATE_KBPS, **_: SoundfileEncoder(
+        path, sample_rate, channels, "OGG", "VORBIS", compression_level=vorbis_compression_level(bitrate_kbps)
+    ),
     ".opus": OpusEncoder,
     # AAC through PyAV (bundled ffmpeg), imported on first use so the other formats never load it.
     ".m4a": lambda *args, **kwargs: __import__(f"{__package__}.m4a", fromlist=["M4aEncoder"]).M4aEncoder(*args, **kwargs),
