@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 import soundfile
@@ -124,3 +125,57 @@ def test_say_previews_a_voice(run, fake_engine, tmp_path):
     # Seven words at 120 wpm take 3.5 s in the fake voice; silence is trimmed.
     assert rate == 44100 and 3.0 < len(audio) / rate < 3.8
     assert run("say", "   ", "-o", tmp_path / "x.wav", "--engine", "fake").exit_code == 2
+
+
+def test_config_show_prints_the_values_in_effect(run, config):
+    shown = run("config")
+    assert shown.exit_code == 0, shown.output
+    assert "(default)" not in shown.output
+    lines = {line.split(":")[0]: line for line in shown.output.splitlines() if not line.startswith("#")}
+    assert lines["rate_wpm"].startswith("rate_wpm: 150 ") and "built-in default" in lines["rate_wpm"]
+    assert lines["engine"].startswith("engine: pyttsx3 ")
+    assert lines["chimes"].startswith("chimes: bowl ")
+    assert lines["bitrate_kbps"].startswith("bitrate_kbps: 128 ")
+    assert lines["loudness_lufs"].startswith("loudness_lufs: -16 ")
+    assert lines["music"].startswith("music: warm-pad ")
+    assert lines["music_volume_db"].startswith("music_volume_db: -20 ")
+    assert lines["pace"].startswith("pace: 1 ") and lines["volume"].startswith("volume: 1 ")
+    config("preset: soft\nchimes: wood\n")
+    lines = {line.split(":")[0]: line for line in run("config").output.splitlines() if not line.startswith("#")}
+    assert lines["chimes"].startswith("chimes: wood ") and lines["chimes"].endswith("# your config")
+    assert lines["rate_wpm"].startswith("rate_wpm: 128 ")  # the soft preset's rate
+
+
+@pytest.fixture
+def no_editor(monkeypatch):
+    """No $VISUAL or $EDITOR, and none of click's fallback editors on PATH (so nothing can hang on a terminal)."""
+    from .conftest import path_without
+
+    monkeypatch.delenv("VISUAL", raising=False)
+    monkeypatch.delenv("EDITOR", raising=False)
+    monkeypatch.setenv("PATH", path_without(("vi", "vim", "nano", "sensible-editor", "editor")))
+
+
+def test_config_edit_without_a_terminal_says_where_the_file_is(run, config, no_editor, tmp_path):
+    path = tmp_path / "config.yaml"
+    result = CliRunner().invoke(cli, ["config", "--edit"])  # CliRunner's stdin and stdout are not terminals
+    assert result.exit_code == 0, result.output
+    assert str(path) in result.output and "edit it" in result.output
+    assert path.read_text(encoding="utf-8").startswith("# voiceguide user defaults")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a shell script stands in for the editor")
+def test_config_edit_uses_the_editor_you_set(run, config, no_editor, tmp_path, monkeypatch):
+    editor = tmp_path / "my-editor"
+    editor.write_text('#!/bin/sh\necho "rate_wpm: 120" >> "$1"\n', encoding="utf-8")
+    editor.chmod(0o755)
+    monkeypatch.setenv("EDITOR", str(editor))
+    result = CliRunner().invoke(cli, ["config", "--edit"])
+    assert result.exit_code == 0, result.output
+    assert "rate_wpm: 120" in result.output and load_config(tmp_path / "config.yaml").rate_wpm == 120
+    broken = tmp_path / "broken-editor"
+    broken.write_text("#!/bin/sh\nexit 3\n", encoding="utf-8")
+    broken.chmod(0o755)
+    monkeypatch.setenv("EDITOR", str(broken))
+    failed = CliRunner().invoke(cli, ["config", "--edit"])
+    assert failed.exit_code == 1 and "any text editor" in failed.output and "Traceback" not in failed.output

@@ -160,12 +160,12 @@ def cli() -> None:
 @voice_options
 @click.option("--cues", type=click.Path(dir_okay=False), help="Also write the cue sheet (timed events and chapters) as JSON.")
 @click.option("--captions", type=click.Path(dir_okay=False), help="Also write captions: .vtt or .srt (timed), or .txt (a transcript).")
-@click.option("--chapters", type=click.Choice(["sections", "steps", "none"]), default="sections", show_default=True, help="MP3 chapter marks: one per section, one per step, or none.")
-@click.option("--cover", type=click.Path(exists=True, dir_okay=False), help="Cover art (PNG or JPEG) for the MP3; default: a generated image.")
-@click.option("--artist", help="Artist tag for the MP3 (default: voiceguide).")
+@click.option("--chapters", type=click.Choice(["sections", "steps", "none"]), default="sections", show_default=True, help="Chapter marks (MP3, M4A, FLAC, Ogg, Opus; a .wav has none): one per section, one per step, or none.")
+@click.option("--cover", type=click.Path(exists=True, dir_okay=False), help="Cover art (PNG or JPEG) for an MP3, M4A, FLAC, Ogg or Opus file; default: a generated image.")
+@click.option("--artist", help="Artist tag for an MP3, M4A, FLAC, Ogg or Opus file (default: voiceguide).")
 @click.option("--stems", type=click.Path(file_okay=False), help="Also write voice.wav, music.wav and chimes.wav (aligned) into this folder.")
 @click.option("--loudness", "loudness_lufs", type=click.FloatRange(-30, -9), help="Integrated loudness target in LUFS (default -16; e.g. -19 for a quieter session).")
-@click.option("--bitrate", "bitrate_kbps", type=click.Choice(["96", "128", "160", "192", "256", "320"]), help="MP3 bitrate in kbit/s (default 128).")
+@click.option("--bitrate", "bitrate_kbps", type=click.Choice(["96", "128", "160", "192", "256", "320"]), help="Bitrate in kbit/s for .mp3 and .m4a (constant), .ogg and .opus (variable, about this rate); default 128 (or your config's). FLAC and WAV are lossless.")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 @_friendly
@@ -318,7 +318,15 @@ def config_cmd(action):
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(CONFIG_TEMPLATE, encoding="utf-8")
-        click.edit(filename=str(path))
+        # An editor the user named is theirs to run; a fallback (vi, nano) needs a terminal to draw on.
+        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
+        if not editor and not (sys.stdin.isatty() and sys.stdout.isatty()):
+            click.echo(f"Your config file is {path}: edit it with any text editor ('voiceguide config' then shows the settings in effect).")
+            return
+        try:
+            click.edit(filename=str(path), editor=editor or None)
+        except click.ClickException as exc:
+            raise VoiceguideError(f"{exc.message}; edit {path} with any text editor instead") from None
     click.echo(describe(load_config(path)))
 
 
@@ -340,11 +348,11 @@ def new_cmd(name, force):
 
 @cli.command("say")
 @click.argument("text")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default="say.mp3", show_default=True, help="Output file (.mp3, .wav, .flac).")
-@click.option("--voice", help="Voice id, name or language.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default="say.mp3", show_default=True, help="Output file (.mp3, .m4a, .ogg, .opus, .flac, .wav).")
+@click.option("--voice", help="Voice id, name or language (see 'voiceguide voices').")
 @click.option("--rate", "rate_wpm", type=click.IntRange(60, 450), help=f"Words per minute (default {DEFAULT_RATE_WPM}).")
-@click.option("--volume", type=click.FloatRange(0.05, 1.0))
-@click.option("--preset", type=click.Choice(VOICE_PRESETS))
+@click.option("--volume", type=click.FloatRange(0.05, 1.0), help="Voice volume, 0.05 to 1 (default 1).")
+@click.option("--preset", type=click.Choice(VOICE_PRESETS), help="Voice preset: plain, or soft (slower, lower, a small room).")
 @click.option("--language", default="en", show_default=True, help="Language, for the default voice.")
 @click.option("--engine", help=ENGINE_HELP)
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")

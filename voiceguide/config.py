@@ -29,7 +29,7 @@ CONFIG_TEMPLATE = """\
 # music: ocean-wash     # a built-in track, a file path, or none
 # music_volume_db: -20  # music level relative to the narration
 # chimes: bell          # bowl, bell, wood or none
-# bitrate_kbps: 128     # MP3 bitrate: 96, 128, 160, 192, 256 or 320
+# bitrate_kbps: 128     # .mp3/.m4a/.ogg/.opus bitrate: 96, 128, 160, 192, 256 or 320
 # loudness_lufs: -16    # integrated loudness target (-30 to -9)
 # output_dir: ~/Music/voiceguide   # where 'render' writes when -o is not given
 """
@@ -182,11 +182,50 @@ def _config_music(current: MusicSettings | None, config: Config) -> MusicSetting
     return music
 
 
+def builtin_defaults(preset: str | None = None) -> dict[str, Any]:
+    """What each config key is when neither the config nor the routine sets it (for `config --show`)."""
+    from .export.encoders import DEFAULT_BITRATE_KBPS
+    from .library import default_track_name
+    from .mix import DEFAULT_LOUDNESS_LUFS
+    from .render import SOFT_RATE_WPM
+    from .routine import DEFAULT_CHIMES, DEFAULT_MUSIC_VOLUME_DB
+    from .voice import DEFAULT_ENGINE
+    from .voice.base import DEFAULT_RATE_WPM, DEFAULT_VOLUME
+
+    return {
+        "engine": DEFAULT_ENGINE,
+        "voice": "(the engine's voice for the language)",
+        "rate_wpm": SOFT_RATE_WPM if preset == "soft" else DEFAULT_RATE_WPM,
+        "volume": DEFAULT_VOLUME,
+        "preset": "plain",
+        "pace": 1.0,
+        "music": default_track_name() or "none",
+        "music_volume_db": DEFAULT_MUSIC_VOLUME_DB,
+        "chimes": DEFAULT_CHIMES,
+        "bitrate_kbps": DEFAULT_BITRATE_KBPS,
+        "loudness_lufs": DEFAULT_LOUDNESS_LUFS,
+        "output_dir": ". (the current folder)",
+    }
+
+
 def describe(config: Config) -> str:
-    lines = [f"# {config.path}" + ("" if config.path and config.path.is_file() else " (not created yet: built-in defaults)")]
+    """The settings in effect, key by key, each marked as from the config or built in."""
+    created = config.path is not None and config.path.is_file()
+    lines = [f"# {config.path}" + ("" if created else " (not created yet: built-in defaults)")]
+    lines.append("# In effect unless a routine sets its own (its keys, then command-line options, win):")
+    defaults = builtin_defaults(config.preset)
+    rows = []
     for f in fields(config):
         if f.name == "path":
             continue
         value = getattr(config, f.name)
-        lines.append(f"{f.name}: {value if value is not None else '(default)'}")
+        shown = value if value is not None else defaults[f.name]
+        if isinstance(shown, float) and shown.is_integer():
+            shown = int(shown)
+        origin = "your config" if value is not None else "built-in default"
+        if f.name == "rate_wpm" and value is None and config.preset == "soft":
+            origin += " for the soft preset"
+        rows.append((f"{f.name}: {shown}", origin))
+    width = max(len(text) for text, _ in rows)
+    lines += [f"{text:<{width}}  # {origin}" for text, origin in rows]
     return "\n".join(lines)
