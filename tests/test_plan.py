@@ -7,11 +7,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from voiceguide.plan import (
-    FIT_PACE_MAX,
-    FIT_PACE_MIN,
     CHIME_S,
     COUNT_GAP_S,
     HALFWAY_MIN_S,
+    PACE_MAX,
+    PACE_MIN,
     PREVIEW_CLEAR_S,
     PREVIEW_END_BEFORE_S,
     PREVIEW_MIN_LEAD_S,
@@ -302,10 +302,15 @@ def test_fit_to_length_hits_the_target_and_explains_impossible_ones():
         if shortest <= target <= longest:
             fitted = fit_to_length(routine, speech, target)
             assert abs(build_plan(fitted, speech).duration_s - target) <= 1.0
-            assert FIT_PACE_MIN <= fitted.pace <= FIT_PACE_MAX
-    with pytest.raises(LengthError, match=r"too short .*the speech alone takes 0:\d\d.*shortest session \(pace 50\)"):
+            assert PACE_MIN <= fitted.pace <= PACE_MAX
+    # The pace --length chooses stays in the documented range, and a refusal names the lengths possible.
+    assert shortest == build_plan(routine.with_overrides(pace=4), speech).duration_s
+    assert longest == build_plan(routine.with_overrides(pace=0.25), speech).duration_s
+    with pytest.raises(LengthError, match=r"too short .*shortest it can be is (\d+:\d\d) \(at the fastest pace, 4; "
+                       r"the speech alone takes 0:\d\d\); ask for \1 or more") as refused:
         fit_to_length(routine, speech, shortest - 5)
-    with pytest.raises(LengthError, match=r"too long .*longest session \(pace 0.02\)"):
+    assert "pace 50" not in str(refused.value) and "0.02" not in str(refused.value)
+    with pytest.raises(LengthError, match=r"too long .*longest it can be is (\d+:\d\d) \(at the slowest pace, 0.25\); ask for \1 or less"):
         fit_to_length(routine, speech, longest + 5)
     only_speech = parse("      - say: just words\n")
     with pytest.raises(LengthError, match="no action time to stretch"):
@@ -537,7 +542,7 @@ def test_fit_to_length_within_a_second_or_length_error(routine, per_char_s, wher
     if shortest - 1.0 <= target <= longest + 1.0:
         fitted = fit_to_length(routine, speech, target)
         assert abs(build_plan(fitted, speech).duration_s - target) <= 1.0
-        assert FIT_PACE_MIN <= fitted.pace <= FIT_PACE_MAX
+        assert PACE_MIN <= fitted.pace <= PACE_MAX
         assert spoken_texts(fitted) == spoken_texts(routine)
     else:
         with pytest.raises(LengthError):

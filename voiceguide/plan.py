@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import re
 from dataclasses import dataclass, field
 from typing import Mapping
@@ -490,16 +492,14 @@ def build_plan(routine: Routine, speech_s: Mapping[str, float]) -> Plan:
 # --- fitting a session to a length ------------------------------------------------------------
 
 
-# --length may ask for much more or less action time than a routine's own pace bounds allow: a 4-minute
-# routine stretched to 15 minutes, or squeezed until almost only the speech is left.
-FIT_PACE_MIN = 0.02
-FIT_PACE_MAX = 50.0
-
-
 def length_range(routine: Routine, speech_s: Mapping[str, float]) -> tuple[float, float]:
-    """The shortest and longest session fit_to_length can make (at pace FIT_PACE_MAX and FIT_PACE_MIN)."""
-    shortest = build_plan(routine.with_overrides(pace=FIT_PACE_MAX), speech_s).duration_s
-    longest = build_plan(routine.with_overrides(pace=FIT_PACE_MIN), speech_s).duration_s
+    """The shortest and longest session fit_to_length can make: at the fastest and slowest documented pace.
+
+    --length chooses a pace, so it keeps to the range a user may set with --pace (strokes of a fraction of a
+    second at pace 50 are no massage).
+    """
+    shortest = build_plan(routine.with_overrides(pace=PACE_MAX), speech_s).duration_s
+    longest = build_plan(routine.with_overrides(pace=PACE_MIN), speech_s).duration_s
     return shortest, longest
 
 
@@ -508,8 +508,8 @@ def fit_to_length(routine: Routine, speech_s: Mapping[str, float], target_s: flo
 
     Only action time scales (with 1/pace); speech, gaps and breathing never change. The duration is
     continuous, piecewise linear and non-decreasing in 1/pace (counts can hold strokes at the length of
-    their words), so bisection on 1/pace finds it. The pace stays within FIT_PACE_MIN..FIT_PACE_MAX; a target
-    outside what that range reaches raises LengthError saying by how much.
+    their words), so bisection on 1/pace finds it. The pace stays within PACE_MIN..PACE_MAX; a target
+    outside what that range reaches raises LengthError naming the shortest or longest length possible.
     """
     if not target_s > 0:
         raise LengthError(f"the target length must be more than zero seconds, not {target_s:g}")
@@ -517,7 +517,7 @@ def fit_to_length(routine: Routine, speech_s: Mapping[str, float], target_s: flo
     def duration(inverse_pace: float) -> float:
         return build_plan(routine.with_overrides(pace=1.0 / inverse_pace), speech_s).duration_s
 
-    lo, hi = 1.0 / FIT_PACE_MAX, 1.0 / FIT_PACE_MIN
+    lo, hi = 1.0 / PACE_MAX, 1.0 / PACE_MIN
     shortest, longest = duration(lo), duration(hi)
     wanted = format_duration(target_s)
     if longest - shortest < 1e-6:
@@ -528,17 +528,18 @@ def fit_to_length(routine: Routine, speech_s: Mapping[str, float], target_s: flo
             f"{format_duration(longest)}, not {wanted}"
         )
     if target_s < shortest - tolerance_s:
-        fastest = build_plan(routine.with_overrides(pace=FIT_PACE_MAX), speech_s)
+        fastest = build_plan(routine.with_overrides(pace=PACE_MAX), speech_s)
         speech = sum(e.duration_s for e in fastest.speech() if e.kind != "preview")
         raise LengthError(
-            f"a {wanted} session is too short for '{routine.title}': the speech alone takes {format_duration(speech)}; "
-            f"the shortest session (pace {FIT_PACE_MAX:g}) is {format_duration(shortest)}, "
-            f"{format_duration(shortest - target_s)} longer than {wanted}"
+            f"a {wanted} session is too short for '{routine.title}': the shortest it can be is "
+            f"{format_duration(math.ceil(shortest))} (at the fastest pace, {PACE_MAX:g}; the speech alone takes "
+            f"{format_duration(speech)}); ask for {format_duration(math.ceil(shortest))} or more"
         )
     if target_s > longest + tolerance_s:
         raise LengthError(
-            f"a {wanted} session is too long for '{routine.title}': the longest session (pace {FIT_PACE_MIN:g}) is "
-            f"{format_duration(longest)}, {format_duration(target_s - longest)} shorter than {wanted}"
+            f"a {wanted} session is too long for '{routine.title}': the longest it can be is "
+            f"{format_duration(math.floor(longest))} (at the slowest pace, {PACE_MIN:g}); "
+            f"ask for {format_duration(math.floor(longest))} or less"
         )
     if target_s <= shortest:
         inverse = lo
@@ -556,7 +557,7 @@ def fit_to_length(routine: Routine, speech_s: Mapping[str, float], target_s: flo
                 hi = inverse
     pace = 1.0 / inverse
     # A readable pace when rounding keeps the session well within the tolerance.
-    rounded = min(FIT_PACE_MAX, max(FIT_PACE_MIN, round(pace, 4)))
+    rounded = min(PACE_MAX, max(PACE_MIN, round(pace, 4)))
     if abs(duration(1.0 / rounded) - target_s) <= tolerance_s / 2:
         pace = rounded
     got = duration(1.0 / pace)
