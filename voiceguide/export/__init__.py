@@ -67,9 +67,35 @@ def _remove(path: Path) -> None:
         pass  # nothing more can be done; the name starts with "." and ends with ".part"
 
 
+def _publish(tmp_path: Path, path: Path, replace: bool) -> None:
+    """Move the finished file into place; without `replace`, never over a file that appeared meanwhile."""
+    if replace:
+        os.replace(tmp_path, path)
+        return
+    try:
+        # A hard link fails if `path` exists, atomically: of two renders racing for one new name, one wins.
+        os.link(tmp_path, path)
+    except FileExistsError:
+        raise UsageError(
+            f"{path} appeared while this was being made (another render?); nothing was written: "
+            "use --force to overwrite it"
+        ) from None
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK, errno.ENOSYS):
+            raise
+        # A file system without hard links (FAT, some network shares): check, then rename.
+        if path.exists():
+            raise UsageError(f"{path} appeared while this was being made (another render?); use --force to overwrite it") from None
+        os.replace(tmp_path, path)
+    # (the temporary name is removed by atomic_output's cleanup)
+
+
 @contextmanager
-def atomic_output(path: Path) -> Iterator[Path]:
+def atomic_output(path: Path, replace: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it into place only if the block succeeds.
+
+    With `replace=False` (no --force), a file that appeared at `path` while the block ran is kept and the
+    new one dropped (UsageError), so two commands racing for one new output cannot both succeed.
 
     The temporary file (".NAME.RANDOM.part") is removed whatever happens: an exception, Ctrl-C or SIGTERM
     (voiceguide's CLI turns SIGTERM into KeyboardInterrupt). So `path` holds either its previous content or
@@ -89,7 +115,7 @@ def atomic_output(path: Path) -> Iterator[Path]:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp_path, 0o666 & ~umask)
-        os.replace(tmp_path, path)
+        _publish(tmp_path, path, replace)
     except OSError as exc:
         reason = WRITE_FAILURES.get(exc.errno)
         if reason is None:

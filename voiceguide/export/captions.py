@@ -181,9 +181,9 @@ def caption_format(path: str | Path) -> str:
     return suffix
 
 
-def write_captions(path: str | Path, plan: Plan) -> None:
+def write_captions(path: str | Path, plan: Plan, replace: bool = True) -> None:
     """Write WebVTT, SRT or a plain transcript, chosen by the extension; the file appears complete or not at all."""
     path = Path(path)
     text = _WRITERS[caption_format(path)](plan)
-    with atomic_output(path) as tmp:
+    with atomic_output(path, replace) as tmp:
         tmp.write_text(text, encoding="utf-8")
