@@ -364,7 +364,8 @@ class _Validator:
         except yaml.YAMLError:
             return node.value
 
-    def text(self, node: yaml.Node, what: str) -> str | None:
+    def text(self, node: yaml.Node, what: str, spoken: bool = False) -> str | None:
+        """Cleaned text, or None after a problem; `spoken` text must have something a voice can say."""
         value = self.scalar(node)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             value = node.value  # "say: 5" reads as the text "5"
@@ -381,6 +382,9 @@ class _Validator:
             return None
         if len(cleaned) > MAX_TEXT_CHARS:
             self.fail(node, f"{what} is {len(cleaned)} characters long; keep each text under {MAX_TEXT_CHARS} (split it into several steps)")
+            return None
+        if spoken and not has_words(cleaned):
+            self.fail(node, f"{what} {cleaned!r} has nothing to speak (no letters or digits): write it in words")
             return None
         return cleaned
 
@@ -455,8 +459,8 @@ class _Validator:
         take("chimes", lambda n: self.choice(n, "chimes", CHIME_SETS))
         take("lead_in", lambda n: self.duration(n, "lead_in", allow_zero=True))
         take("preview", lambda n: self.boolean(n, "preview"))
-        take("intro", lambda n: self.text(n, "intro"))
-        take("outro", lambda n: self.text(n, "outro"))
+        take("intro", lambda n: self.text(n, "intro", spoken=True))
+        take("outro", lambda n: self.text(n, "outro", spoken=True))
         if "sections" not in keys:
             self.fail(root, "missing 'sections': add a list of sections, each with a title and steps")
         take("sections", self.sections)
@@ -586,7 +590,7 @@ class _Validator:
             return None
         title = None
         if "title" in keys:
-            title = self.text(keys["title"][1], f"section {number} title")
+            title = self.text(keys["title"][1], f"section {number} title", spoken=True)
         else:
             self.fail(node, f"section {number} is missing 'title'")
         steps: list[Step] = []
@@ -623,7 +627,7 @@ class _Validator:
         if "say" not in keys:
             self.fail(node, "step is missing 'say' (the instruction to speak), or use 'pause: 5s' for a quiet step")
             return None
-        say = self.text(keys["say"][1], "say")
+        say = self.text(keys["say"][1], "say", spoken=True)
         hold = repeat = None
         every = DEFAULT_STROKE_S
         count = None
@@ -686,7 +690,7 @@ class _Validator:
         if extra:
             hint = "; the breathing phases go inside it: breathe: {in: 4, hold: 7, out: 8}" if extra[0] == "hold" else ""
             self.fail(keys[extra[0]][0], f"a breathing step takes only 'breathe' and an optional 'say', not '{extra[0]}'{hint}")
-        say = self.text(keys["say"][1], "say") if "say" in keys else None
+        say = self.text(keys["say"][1], "say", spoken=True) if "say" in keys else None
         node = keys["breathe"][1]
         if isinstance(node, yaml.ScalarNode):
             phases = self.breath_pattern(node)
@@ -757,7 +761,7 @@ class _Validator:
         if not isinstance(node, yaml.SequenceNode) or len(node.value) != 2:
             self.fail(node, "sides must be a list of two labels, such as [left, right] (or true for left and right)")
             return None
-        labels = [self.text(item, "a side label") for item in node.value]
+        labels = [self.text(item, "a side label", spoken=True) for item in node.value]
         if None in labels:
             return None
         if labels[0].lower() == labels[1].lower():
@@ -767,6 +771,11 @@ class _Validator:
 
 
 _NOT_SCALAR = object()
+
+
+def has_words(text: str) -> bool:
+    """Whether a voice has anything to say in `text`: a letter or a digit in any script ("..." or "-" is none)."""
+    return any(unicodedata.category(ch)[0] in "LN" for ch in text)
 
 
 def _primary_language(code: str) -> str:

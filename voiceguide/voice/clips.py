@@ -91,11 +91,11 @@ def load_clip(path: Path, sample_rate: int, preset: str = "plain") -> np.ndarray
     try:
         data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     except (RuntimeError, OSError, soundfile.LibsndfileError) as exc:
-        raise EngineError(f"unreadable speech clip {path}: {exc}") from None
+        raise EngineError(f"its audio file could not be read: {exc}") from None
     mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
     mono = trim_silence(mono, rate)
     if mono.size == 0:
-        raise EngineError(f"the speech clip {path.name} is silent")
+        raise EngineError("it is silent: the engine may not know this language or these words")
     if rate != sample_rate:
         mono = soxr.resample(mono, rate, sample_rate, quality="HQ")
     mono = polish(mono, sample_rate, preset)
