@@ -190,6 +190,8 @@ def render_cmd(routines, output, out_dir, pace, voice, rate_wpm, volume, engine,
             for r in routines
             for n in lengths
         ]
+        _refuse_clashes(jobs)
+        _output_folder(folder)
         progress = _Progress(enabled=not quiet)
         try:
             results = render_batch(jobs, progress=lambda done, total: progress("sessions", done, total))
@@ -208,7 +210,7 @@ def render_cmd(routines, output, out_dir, pace, voice, rate_wpm, volume, engine,
     routine = routines[0]
     length_s = lengths[0]
     if out_dir and not output:
-        output = str(Path(out_dir) / f"{Path(routine).stem}.mp3")
+        output = str(_output_folder(Path(out_dir)) / f"{Path(routine).stem}.mp3")
     out = Path(output) if output else (config.output_dir or Path(".")) / f"{Path(routine).stem}.mp3"
     progress = _Progress(enabled=not quiet)
     try:
@@ -230,6 +232,38 @@ def render_cmd(routines, output, out_dir, pace, voice, rate_wpm, volume, engine,
             f"{plural(result.clips_synthesized, 'clip')} synthesised, {result.clips_cached} from cache) "
             f"in {result.timings_s['total']:.1f} s"
         )
+
+
+def _output_folder(folder: Path) -> Path:
+    """A batch's folder, made if it is missing (like --stems); a file in its way is bad input."""
+    for parent in (folder, *folder.parents):
+        if parent.exists() and not parent.is_dir():
+            raise UsageError(f"cannot use {folder} as the output folder: {parent} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create the output folder {folder}: {exc.strerror or exc}") from None
+    return folder
+
+
+def _refuse_clashes(jobs: list[dict]) -> None:
+    """Refuse, before any work, a batch in which two sessions would be written to one file."""
+    seen: dict[str, dict] = {}
+    for job in jobs:
+        key = os.path.normcase(os.path.abspath(job["output"]))
+        first = seen.setdefault(key, job)
+        if first is job:
+            continue
+
+        def what(j: dict) -> str:
+            return f"{j['routine']}" + (f" at {format_duration(j['length_s'])}" if j["length_s"] else "")
+
+        same_length = first["routine"] == job["routine"]
+        hint = (
+            "give each length once" if same_length
+            else "render them in separate batches with different --out-dir folders, or one at a time with -o"
+        )
+        raise UsageError(f"two sessions of this batch would both be written to {job['output']} ({what(first)} and {what(job)}): {hint}")
 
 
 def _length_label(seconds: float) -> str:

@@ -27,7 +27,7 @@ from .mix import BLOCK_FRAMES, DEFAULT_LOUDNESS_LUFS, SAMPLE_RATE, Mixer, level_
 from .memory import fixed_mmap_threshold
 from .music import loop_hops, open_loop
 from .plan import Chapter, Plan, build_plan, fit_to_length, spoken_texts
-from .routine import CHIME_SETS, Routine, load_routine
+from .routine import CHIME_SETS, Routine, has_words, load_routine
 from .voice import DEFAULT_ENGINE, ClipCache, ClipStats, Engine, VoiceOptions, engine_session, prepare_clips
 from .voice.base import DEFAULT_RATE_WPM, DEFAULT_VOLUME
 
@@ -89,6 +89,9 @@ def apply_overrides(
     return loaded
 
 
+PACE_AND_LENGTH = "use either --pace or --length, not both: --length chooses the pace itself"
+
+
 def synthesize_plan(
     routine: Routine | str | Path,
     *,
@@ -109,7 +112,7 @@ def synthesize_plan(
     With `length_s`, the action time is scaled (never the speech) so the session lasts that long (+-1 s).
     """
     if length_s is not None and pace is not None:
-        raise UsageError("use either --pace or --length, not both: --length chooses the pace itself")
+        raise UsageError(PACE_AND_LENGTH)
     routine = apply_overrides(routine, pace, chimes, config)
     # Like the other voice settings: the caller's (CLI) choice, else the routine's (with the config's filled in).
     engine = engine or routine.voice.engine or DEFAULT_ENGINE
@@ -161,6 +164,8 @@ def render(
     and chimes.wav, aligned) are extra outputs. MP3 files get ID3 tags, cover art and chapters
     (`chapters`: sections, steps or none).
     """
+    if length_s is not None and pace is not None:
+        raise UsageError(PACE_AND_LENGTH)
     output = Path(output)
     check_output_path(output, force)
     extra_files = [Path(p) for p in (cues, captions) if p]
@@ -219,7 +224,7 @@ def render(
         if progress:
             progress("mix", written, mixer.total_frames)
 
-    with atomic_output(output) as tmp:
+    with atomic_output(output, replace=force) as tmp:
         if output.suffix.lower() == ".mp3":
             # Segments of the session mixed and encoded on every core, joined gaplessly.
             write_mp3(tmp, lambda: mixer.fork().block, mixer.total_frames, SAMPLE_RATE, 2, bitrate_kbps, block_frames, on_block)
@@ -231,11 +236,11 @@ def render(
             writer(tmp, plan, meta, None if chapters == "none" else chapters)
             written_chapters = () if chapters == "none" else chapters_for(plan, chapters)
         if cues:
-            write_json(Path(cues), plan.to_json())
+            write_json(Path(cues), plan.to_json(), replace=force)
         if captions:
-            write_captions(captions, plan)
+            write_captions(captions, plan, replace=force)
         if stems_dir is not None:
-            write_stems(mixer, stems_dir, block_frames)
+            write_stems(mixer, stems_dir, block_frames, replace=force)
     timings["total"] = time.perf_counter() - started
     return RenderResult(plan, output, stats.synthesized, stats.cached, timings, chapters=written_chapters)
 
@@ -260,14 +265,14 @@ def settings_comment(routine: Routine, options: VoiceOptions, loudness_lufs: flo
     )
 
 
-def write_stems(mixer: Mixer, folder: Path, block_frames: int = BLOCK_FRAMES) -> None:
+def write_stems(mixer: Mixer, folder: Path, block_frames: int = BLOCK_FRAMES, replace: bool = True) -> None:
     """Each source as its own WAV, sample-aligned with the session (32-bit float, so nothing clips)."""
     import soundfile
 
     with ExitStack() as stack:
         files = {}
         for name in STEM_NAMES:
-            tmp = stack.enter_context(atomic_output(folder / f"{name}.wav"))
+            tmp = stack.enter_context(atomic_output(folder / f"{name}.wav", replace))
             channels = 2 if name == "music" else 1
             files[name] = stack.enter_context(soundfile.SoundFile(str(tmp), "w", mixer.sample_rate, channels, format="WAV", subtype="FLOAT"))
         for start in range(0, mixer.total_frames, block_frames):
@@ -277,8 +282,8 @@ def write_stems(mixer: Mixer, folder: Path, block_frames: int = BLOCK_FRAMES) ->
         # Files close (in reverse) before their temporary paths are renamed into place.
 
 
-def write_json(path: Path, data: dict) -> None:
-    with atomic_output(path) as tmp:
+def write_json(path: Path, data: dict, replace: bool = True) -> None:
+    with atomic_output(path, replace) as tmp:
         tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
@@ -300,8 +305,8 @@ def say(
     output = Path(output)
     check_output_path(output, force)
     cleaned = " ".join(str(text).split())
-    if not cleaned:
-        raise UsageError("nothing to say: give some text")
+    if not has_words(cleaned):
+        raise UsageError(f"nothing to say in {cleaned!r}: give some words (letters or digits)" if cleaned else "nothing to say: give some text")
     routine = Routine(title="say", sections=(), language=language)
     options = voice_options(routine, voice, rate_wpm, volume, preset)
     with engine_session(engine or DEFAULT_ENGINE) as engine_obj:
@@ -310,7 +315,7 @@ def say(
     level = loudness_from_hops(clip.hops, SAMPLE_RATE)
     gain = 10 ** ((loudness_lufs - level) / 20) if np.isfinite(level) else 1.0
     samples = level_voice(clip, gain, SAMPLE_RATE)
-    with atomic_output(output) as tmp:
+    with atomic_output(output, replace=force) as tmp:
         with open_encoder(tmp, SAMPLE_RATE, 2, suffix=output.suffix) as encoder:
             encoder.write(np.repeat(samples[:, None], 2, axis=1))
     return len(samples) / SAMPLE_RATE

@@ -122,7 +122,11 @@ def prepare_clips(
 
             engine.synthesize(missing, options, Path(scratch), on_clip)
             for text, future in futures.items():
-                clips[text] = future.result()
+                try:
+                    clips[text] = future.result()
+                except EngineError as exc:
+                    # The user knows their text, not the cache's hash names.
+                    raise EngineError(f"the {engine.name} voice gave no usable audio for {text!r} ({exc})") from exc
                 done += 1
                 if progress:
                     progress(done, len(texts))
