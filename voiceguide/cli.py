@@ -18,7 +18,7 @@ import click
 from . import __version__
 from .errors import UsageError, VoiceguideError
 from .chimes import SETS
-from .library import builtin_routines, builtin_tracks
+from .library import builtin_routines, builtin_tracks, routine_format_text
 from .plan import build_plan, estimated_speech
 from .config import CONFIG_TEMPLATE, config_path, describe, load_config
 from .export.encoders import DEFAULT_BITRATE_KBPS
@@ -142,6 +142,18 @@ def voice_options(func):
     func = click.option("--voice", help="Voice id, name or language (see 'voiceguide voices').")(func)
     func = click.option("--pace", type=click.FloatRange(0.25, 4.0), help="Speed factor for action time: 0.8 = slower (actions x 1.25).")(func)
     return func
+
+
+def quiet_option(func):
+    return click.option("-q", "--quiet", is_flag=True, help="No summary line (errors and warnings are still printed).")(func)
+
+
+def clock(seconds: float) -> str:
+    """A time in the plan table: m:ss.s (h:mm:ss.s from an hour on)."""
+    tenths = int(round(seconds * 10))
+    minutes, tenths = divmod(tenths, 600)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{tenths / 10:04.1f}" if hours else f"{minutes}:{tenths / 10:04.1f}"
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -276,20 +288,29 @@ def _length_label(seconds: float) -> str:
 @voice_options
 @click.option("--json", "as_json", is_flag=True, help="Print the machine-readable plan (the cue sheet).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the JSON plan to this file instead of stdout.")
+@click.option("--force", is_flag=True, help="Overwrite an existing -o file.")
+@quiet_option
 @_friendly
-def plan_cmd(routine, pace, voice, rate_wpm, volume, engine, preset, chimes, length_s, as_json, output):
+def plan_cmd(routine, pace, voice, rate_wpm, volume, engine, preset, chimes, length_s, as_json, output, force, quiet):
     """Show the timeline of ROUTINE (speech is synthesised or taken from the cache to time it; no session is rendered)."""
+    if output:
+        _check_json_output(Path(output), force)
     plan, _, _ = synthesize_plan(
         routine, voice=voice, rate_wpm=rate_wpm, volume=volume, preset=preset, pace=pace, chimes=chimes,
         length_s=length_s, config=load_config(), engine=engine,
     )
+    for warning in plan.warnings:
+        click.echo(f"warning: {warning}", err=True)
     if output:
         write_json(Path(output), plan.to_json())
+        if not quiet:
+            click.echo(f"Wrote {output} ({format_duration(plan.duration_s)}, {plural(len(plan.events), 'event')})")
         return
     if as_json:
         click.echo(json.dumps(plan.to_json(), indent=2, ensure_ascii=False))
         return
     click.echo(f"{plan.title}  ({format_duration(plan.duration_s)})")
+    click.echo(f"{'start':>9} {'end':>9}  {'type':<7} what")
     for event in plan.events:
         what = event.text or event.kind or ""
         if event.type == "action":
@@ -300,23 +321,34 @@ def plan_cmd(routine, pace, voice, rate_wpm, volume, engine, preset, chimes, len
             what = f"{event.kind} chime"
         if len(what) > 70:
             what = what[:67] + "..."
-        click.echo(f"{event.start_s:8.2f} {event.end_s:8.2f}  {event.type:<7} {what}")
-    for warning in plan.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        click.echo(f"{clock(event.start_s):>9} {clock(event.end_s):>9}  {event.type:<7} {what}")
+
+
+def _check_json_output(path: Path, force: bool) -> None:
+    """Refuse, before any work, a JSON output that exists (without --force) or has no folder to go in."""
+    if path.is_dir():
+        raise UsageError(f"{path} is a folder; give a file name such as {path / 'plan.json'}")
+    if path.exists() and not force:
+        raise UsageError(f"{path} already exists; use --force to overwrite it")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise UsageError(f"the folder of {path} does not exist; create it first")
 
 
 @cli.command("check")
 @click.argument("routine")
+@quiet_option
 @_friendly
-def check_cmd(routine):
+def check_cmd(routine, quiet):
     """Validate ROUTINE without synthesising anything."""
     loaded = load_routine(routine)
     steps = sum(len(s.steps) for s in loaded.sections)
     estimate = build_plan(loaded, estimated_speech(loaded))
-    click.echo(
-        f"{loaded.source}: ok - '{loaded.title}', {plural(len(loaded.sections), 'section')}, {plural(steps, 'step')}, "
-        f"about {format_duration(estimate.duration_s)}"
-    )
+    if not quiet:
+        click.echo(
+            f"{loaded.source}: ok - '{loaded.title}', {plural(len(loaded.sections), 'section')}, {plural(steps, 'step')}, "
+            f"about {format_duration(estimate.duration_s)}"
+        )
     for warning in estimate.warnings:
         click.echo(f"warning: {warning}", err=True)
 
@@ -367,8 +399,9 @@ def config_cmd(action):
 @cli.command("new")
 @click.argument("name")
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
+@quiet_option
 @_friendly
-def new_cmd(name, force):
+def new_cmd(name, force, quiet):
     """Write a commented starter routine NAME.yaml to edit."""
     path = Path(name if name.endswith((".yaml", ".yml")) else f"{name}.yaml")
     if path.exists() and not force:
@@ -377,7 +410,11 @@ def new_cmd(name, force):
         raise UsageError(f"the folder {path.parent} does not exist; create it first")
     title = path.stem.replace("-", " ").replace("_", " ").strip().capitalize() or "My routine"
     path.write_text(starter_routine(title), encoding="utf-8")
-    click.echo(f"Wrote {path}: edit it, then 'voiceguide check {path}' and 'voiceguide render {path}'")
+    if not quiet:
+        click.echo(
+            f"Wrote {path}: edit it ('voiceguide docs' explains every key), then 'voiceguide check {path}' "
+            f"and 'voiceguide render {path}'"
+        )
 
 
 @cli.command("say")
@@ -390,11 +427,20 @@ def new_cmd(name, force):
 @click.option("--language", default="en", show_default=True, help="Language, for the default voice.")
 @click.option("--engine", help=ENGINE_HELP)
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
+@quiet_option
 @_friendly
-def say_cmd(text, output, voice, rate_wpm, volume, preset, language, engine, force):
+def say_cmd(text, output, voice, rate_wpm, volume, preset, language, engine, force, quiet):
     """Speak TEXT to a file: a quick preview of a voice, rate and preset."""
     seconds = say(text, output, voice=voice, rate_wpm=rate_wpm, volume=volume, preset=preset, language=language, engine=engine, force=force)
-    click.echo(f"Wrote {output} ({seconds:.1f} s)")
+    if not quiet:
+        click.echo(f"Wrote {output} ({seconds:.1f} s)")
+
+
+@cli.command("docs")
+@_friendly
+def docs_cmd():
+    """Print the routine format reference: every key of a routine file, with examples (Markdown)."""
+    click.echo(routine_format_text().rstrip("\n"))
 
 
 @cli.command("music")

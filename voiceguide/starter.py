@@ -5,7 +5,7 @@ from __future__ import annotations
 
 def starter_routine(title: str) -> str:
     return f"""\
-# A voiceguide routine. Every key is explained in docs/routine-format.md.
+# A voiceguide routine. Every key is explained by 'voiceguide docs' (the routine format reference).
 # Check it with 'voiceguide check FILE', hear the timeline with 'voiceguide plan FILE',
 # and make the session with 'voiceguide render FILE -o session.mp3'.
 
