@@ -27,6 +27,7 @@ from voiceguide.plan import (
     preview_text,
     spoken_texts,
     stroke_cues,
+    first_side_text,
     switch_text,
 )
 from voiceguide.routine import BreatheStep, PauseStep, Routine, SayStep, Section, parse_routine
@@ -276,10 +277,31 @@ def test_korean_phrases():
     plan = build_plan(routine, lengths(routine))
     assert [c.title for c in plan.chapters] == ["시작", "s", "마무리"]
     assert kinds(plan, "switch")[-1].text == "이제 반대쪽, 오른쪽."
+    assert [e.text for e in kinds(plan, "side")] == ["먼저, 왼쪽."]
     assert [e.side for e in plan.events if e.type == "action" and e.side] == ["왼쪽", "오른쪽"]
     assert [c.text for c in kinds(plan, "breath")] == ["들이쉬고", "멈추고", "내쉬고"]
     # Unknown languages use the English words.
     assert switch_text("right", "fr") == "Now the other side, right." and phrase("next", "fr") == "Next: {text}"
+
+
+def test_both_sides_are_announced():
+    routine = parse_routine(SMALL_ROUTINE)
+    plan = build_plan(routine, lengths(routine))
+    events = step_events(plan, "Neck", 2)
+    speech = [(e.kind, e.text, e.side) for e in events if e.type == "speech"]
+    assert speech == [
+        ("instruction", "Stroke down the neck.", None),
+        ("side", "First side, left.", "left"),
+        ("switch", "Now the other side, right.", "right"),
+    ]
+    first = kinds(plan, "side")[0]
+    left, right = [e for e in events if e.type == "action"]
+    assert first.end_s < left.start_s and left.side == "left" and right.side == "right"
+    assert "First side, left." in spoken_texts(routine)
+    # Labels of the routine's own choosing are announced as written.
+    custom = parse("      - say: Press.\n        hold: 2s\n        sides: [upper lip, lower lip]\n")
+    plan = build_plan(custom, lengths(custom))
+    assert [e.text for e in plan.speech() if e.kind in ("side", "switch")] == ["First side, upper lip.", "Now the other side, lower lip."]
 
 
 def test_estimate_counts_hangul_by_character():
@@ -438,6 +460,13 @@ def test_timing_rules_hold_for_any_routine(routine, per_char_s):
             if step.sides:
                 switch = [e for e in events if e.kind == "switch" and e.type == "speech"]
                 assert len(switch) == 1 and actions[0].end_s <= switch[0].start_s and switch[0].end_s <= actions[1].start_s
+                # Each side is announced before its action: the first after the instruction, the second after the switch.
+                (first,) = [e for e in events if e.kind == "side"]
+                assert instruction.end_s < first.start_s and first.end_s < actions[0].start_s
+                assert (first.side, switch[0].side) == (actions[0].side, actions[1].side) == tuple(step.sides)
+                assert first.text == first_side_text(step.sides[0], routine.language)
+            else:
+                assert not [e for e in events if e.kind in ("side", "switch")]
             for side_index, action in enumerate(actions):
                 inside = [e for e in events if e.side == action.side and e.type != "action"] if step.sides else [
                     e for e in events if e.type != "action" and e.start_s >= action.start_s - 1e-9

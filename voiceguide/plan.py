@@ -18,6 +18,8 @@ CHIME_S = {"section": 1.6, "step": 1.2, "switch": 0.9, "halfway": 1.0, "tick": 0
 HALFWAY_MIN_S = 30.0
 CHIME_TO_SPEECH_S = 0.25
 SPEECH_TO_ACTION_S = 0.6
+# Between a sided step's instruction and the announcement of its first side ("First side, left.").
+SIDE_CUE_GAP_S = 0.4
 STEP_GAP_S = 0.8
 INTRO_GAP_S = 1.2
 # Music keeps playing this long after the closing chime starts, fading to silence.
@@ -48,6 +50,7 @@ PHRASES: dict[str, dict[str, str]] = {
     "en": {
         "introduction": "Introduction",
         "closing": "Closing",
+        "first side": "First side, {label}.",
         "switch": "Now the other side, {label}.",
         "in": "in",
         "hold": "hold",
@@ -60,6 +63,7 @@ PHRASES: dict[str, dict[str, str]] = {
     "ko": {
         "introduction": "시작",
         "closing": "마무리",
+        "first side": "먼저, {label}.",
         "switch": "이제 반대쪽, {label}.",
         "in": "들이쉬고",
         "hold": "멈추고",
@@ -88,6 +92,11 @@ def _primary(language: str | None) -> str:
 def phrase(key: str, language: str = "en") -> str:
     """A fixed phrase ("in", "next", "introduction", ...) in `language`, English when not translated."""
     return PHRASES.get(_primary(language), PHRASES["en"])[key]
+
+
+def first_side_text(label: str, language: str = "en") -> str:
+    """Spoken after a sided step's instruction, before the first side's action (the second gets switch_text)."""
+    return phrase("first side", language).format(label=label)
 
 
 def switch_text(label: str, language: str = "en") -> str:
@@ -170,7 +179,7 @@ class Event:
     type: str  # "speech" | "chime" | "action" | "pause"
     start_s: float
     end_s: float
-    # speech: intro/section/instruction/switch/count/breath/preview/outro;
+    # speech: intro/section/instruction/side/switch/count/breath/preview/outro;
     # chime: section/step/switch/halfway/tick/end; action: "" or "breathe"
     kind: str = ""
     text: str | None = None
@@ -264,6 +273,7 @@ def spoken_texts(routine: Routine) -> list[str]:
             elif isinstance(step, SayStep):
                 texts.append(step.say)
                 if step.sides:
+                    texts.append(first_side_text(step.sides[0], language))
                     texts.append(switch_text(step.sides[1], language))
                 texts.extend(c for c in stroke_cues(step, language) if c is not None)
                 if (si, ti) in ahead:
@@ -366,6 +376,10 @@ class _Builder:
                     f"{label}: ticks every {tick_every_s:.2f} s would run into each other; they come every {least:.2f} s instead"
                 )
                 tick_every_s = least
+        if step.sides:
+            # Each side is announced before its action: the first here, the second after the switch chime.
+            self.t += SIDE_CUE_GAP_S
+            self.say(first_side_text(step.sides[0], self.language), "side", side=step.sides[0], **where)
         if action_s > 0:
             self.t += SPEECH_TO_ACTION_S
         sides = step.sides or (None,)
