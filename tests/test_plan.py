@@ -284,6 +284,16 @@ def test_korean_phrases():
     assert switch_text("right", "fr") == "Now the other side, right." and phrase("next", "fr") == "Next: {text}"
 
 
+def test_breathing_warning_of_one_cycle_is_singular():
+    routine = parse("      - breathe: {in: 1, out: 4, cycles: 1}\n")
+    plan = build_plan(routine, {**lengths(routine), "in": 2.0})
+    (warning,) = plan.warnings
+    assert "lengthened by 1.15 s" in warning and "cycles" not in warning
+    routine = parse("      - breathe: {in: 1, out: 4, cycles: 2}\n")
+    (warning,) = build_plan(routine, {**lengths(routine), "in": 2.0}).warnings
+    assert warning.endswith("in each of the 2 cycles")
+
+
 def test_both_sides_are_announced():
     routine = parse_routine(SMALL_ROUTINE)
     plan = build_plan(routine, lengths(routine))

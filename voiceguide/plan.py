@@ -330,7 +330,8 @@ class _Builder:
             if need > seconds + _EPS:
                 self.warnings.append(
                     f"{label}: the breathing cue '{word}' needs {need:.2f} s but its phase lasts {seconds:.2f} s; "
-                    f"the phase was lengthened by {need - seconds:.2f} s in each of the {step.cycles} cycles"
+                    f"the phase was lengthened by {need - seconds:.2f} s"
+                    + (f" in each of the {step.cycles} cycles" if step.cycles > 1 else "")
                 )
                 seconds = need
             phases.append((word, seconds))
