@@ -19,13 +19,13 @@ from . import __version__
 from .errors import UsageError, VoiceguideError
 from .chimes import SETS
 from .library import builtin_routines, builtin_tracks, routine_format_text
-from .plan import build_plan, estimated_speech
+from .plan import build_plan, check_session_length, estimated_speech
 from .config import CONFIG_TEMPLATE, config_path, describe, load_config
 from .export.encoders import DEFAULT_BITRATE_KBPS
 from .mix import DEFAULT_LOUDNESS_LUFS
 from .render import render, render_batch, say, synthesize_plan, write_json
 from .starter import starter_routine
-from .routine import CHIME_SETS, VOICE_ENGINES, VOICE_PRESETS, format_duration, load_routine, parse_duration
+from .routine import CHIME_SETS, MAX_SESSION_S, VOICE_ENGINES, VOICE_PRESETS, format_duration, load_routine, parse_duration
 from .voice import engine_session
 from .voice.base import DEFAULT_RATE_WPM
 
@@ -123,6 +123,8 @@ def _length(ctx, param, value):
             raise click.BadParameter(str(exc)) from None
         if seconds <= 0:
             raise click.BadParameter("must be more than zero")
+        if seconds > MAX_SESSION_S:
+            raise click.BadParameter(f"{part.strip()} is longer than a session may be ({format_duration(MAX_SESSION_S)})")
         lengths.append(seconds)
     if ctx.command.name != "render" and len(lengths) > 1:
         raise click.BadParameter("give one length here (several lengths are for 'render')")
@@ -344,6 +346,7 @@ def check_cmd(routine, quiet):
     loaded = load_routine(routine)
     steps = sum(len(s.steps) for s in loaded.sections)
     estimate = build_plan(loaded, estimated_speech(loaded))
+    check_session_length(estimate, loaded.source, estimated=True)
     if not quiet:
         click.echo(
             f"{loaded.source}: ok - '{loaded.title}', {plural(len(loaded.sections), 'section')}, {plural(steps, 'step')}, "

@@ -8,8 +8,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from .errors import UsageError
-from .routine import BreatheStep, MusicSettings, PauseStep, Routine, SayStep, Step, format_duration
+from .errors import Problem, RoutineError, UsageError
+from .routine import MAX_SESSION_S, BreatheStep, MusicSettings, PauseStep, Routine, SayStep, Step, format_duration
 
 # Chime spans: the mix renders each chime so it fits inside its span (tail included), so speech placed
 # after the span can never overlap a ringing chime.
@@ -172,6 +172,17 @@ def estimated_speech(routine: Routine, rate_wpm: int | None = None) -> dict[str,
     """estimate_speech_s for every text of the routine, at its voice's rate (or 150 wpm)."""
     rate = rate_wpm or routine.voice.rate_wpm or 150
     return {t: estimate_speech_s(t, rate) for t in spoken_texts(routine)}
+
+
+def check_session_length(plan: Plan, source: str, estimated: bool = False) -> None:
+    """Refuse a session longer than MAX_SESSION_S, counting all of it: speech, lead-in, pauses, chimes and
+    hands-on time (aliases can repeat a long text thousands of times in a small file)."""
+    if plan.duration_s > MAX_SESSION_S:
+        about = "about " if estimated else ""
+        raise RoutineError(source, [Problem(None, None, (
+            f"the session adds up to {about}{format_duration(plan.duration_s)} (speech, pauses, chimes and hands-on "
+            f"time); a session may be at most {format_duration(MAX_SESSION_S)}: shorten it or split it into several routines"
+        ))])
 
 
 @dataclass(frozen=True)

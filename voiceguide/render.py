@@ -26,8 +26,8 @@ from .loudness import loudness_from_hops
 from .mix import BLOCK_FRAMES, DEFAULT_LOUDNESS_LUFS, SAMPLE_RATE, Mixer, level_voice
 from .memory import fixed_mmap_threshold
 from .music import loop_hops, open_loop
-from .plan import Chapter, Plan, build_plan, fit_to_length, spoken_texts
-from .routine import CHIME_SETS, Routine, has_words, load_routine
+from .plan import Chapter, Plan, build_plan, check_session_length, estimated_speech, fit_to_length, spoken_texts
+from .routine import CHIME_SETS, MAX_SESSION_S, Routine, format_duration, has_words, load_routine, text_problem
 from .voice import DEFAULT_ENGINE, ClipCache, ClipStats, Engine, VoiceOptions, engine_session, prepare_clips
 from .voice.base import DEFAULT_RATE_WPM, DEFAULT_VOLUME
 
@@ -113,14 +113,19 @@ def synthesize_plan(
     """
     if length_s is not None and pace is not None:
         raise UsageError(PACE_AND_LENGTH)
+    check_length_s(length_s)
     routine = apply_overrides(routine, pace, chimes, config)
+    options = voice_options(routine, voice, rate_wpm, volume, preset)
+    if length_s is None:
+        # Before any synthesis: an estimate (the real check follows) keeps a 400-hour routine from running for hours.
+        check_session_length(build_plan(routine, estimated_speech(routine, options.rate_wpm)), routine.source, estimated=True)
     # Like the other voice settings: the caller's (CLI) choice, else the routine's (with the config's filled in).
     engine = engine or routine.voice.engine or DEFAULT_ENGINE
     with engine_session(engine) as engine_obj:
         clips, stats = prepare_clips(
             spoken_texts(routine),
             engine_obj,
-            voice_options(routine, voice, rate_wpm, volume, preset),
+            options,
             cache or ClipCache(),
             SAMPLE_RATE,
             progress=(lambda d, t: progress("voice", d, t)) if progress else None,
@@ -129,7 +134,15 @@ def synthesize_plan(
     if length_s is not None:
         routine = fit_to_length(routine, speech_s, length_s)
     plan = build_plan(routine, speech_s)
+    check_session_length(plan, routine.source)
     return plan, clips, stats
+
+
+def check_length_s(length_s: float | None) -> None:
+    if length_s is not None and not 0 < length_s <= MAX_SESSION_S:
+        raise UsageError(
+            f"--length {format_duration(length_s)} is out of range: a session may last at most {format_duration(MAX_SESSION_S)}"
+        )
 
 
 def render(
@@ -307,6 +320,9 @@ def say(
     cleaned = " ".join(str(text).split())
     if not has_words(cleaned):
         raise UsageError(f"nothing to say in {cleaned!r}: give some words (letters or digits)" if cleaned else "nothing to say: give some text")
+    problem = text_problem(cleaned, "the text")
+    if problem:
+        raise UsageError(problem)
     routine = Routine(title="say", sections=(), language=language)
     options = voice_options(routine, voice, rate_wpm, volume, preset)
     with engine_session(engine or DEFAULT_ENGINE) as engine_obj:

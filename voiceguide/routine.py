@@ -13,6 +13,7 @@ from typing import Any, Callable
 import yaml
 
 from .errors import Problem, RoutineError
+from .inputs import NotReadable, read_capped
 from .library import builtin_routines, builtin_tracks
 
 DEFAULT_STROKE_S = 2.5
@@ -224,10 +225,9 @@ def load_routine(source: str | Path) -> Routine:
     try:
         if path.is_dir():
             raise RoutineError(display, [Problem(None, None, "is a folder, not a routine file: give the path of a .yaml file")])
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise RoutineError(display, [Problem(None, None, f"is {size} bytes; a routine file may be at most {MAX_FILE_BYTES} bytes")])
-        raw = path.read_bytes()
+        raw = read_capped(path, MAX_FILE_BYTES)
+    except NotReadable as exc:
+        raise RoutineError(display, [Problem(None, None, str(exc))]) from None
     except FileNotFoundError:
         raise RoutineError(display, [Problem(None, None, _not_found_message(str(source)))]) from None
     except PermissionError:
@@ -373,18 +373,9 @@ class _Validator:
             self.fail(node, f"{what} must be text")
             return None
         cleaned = " ".join(value.split())
-        if not cleaned:
-            self.fail(node, f"{what} is empty: write the words to speak, or remove the key")
-            return None
-        bad = [ch for ch in cleaned if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co") and ch not in "\u200d"]
-        if bad:
-            self.fail(node, f"{what} contains a control character (U+{ord(bad[0]):04X}): remove it")
-            return None
-        if len(cleaned) > MAX_TEXT_CHARS:
-            self.fail(node, f"{what} is {len(cleaned)} characters long; keep each text under {MAX_TEXT_CHARS} (split it into several steps)")
-            return None
-        if spoken and not has_words(cleaned):
-            self.fail(node, f"{what} {cleaned!r} has nothing to speak (no letters or digits): write it in words")
+        problem = text_problem(cleaned, what, spoken)
+        if problem:
+            self.fail(node, problem)
             return None
         return cleaned
 
@@ -771,6 +762,20 @@ class _Validator:
 
 
 _NOT_SCALAR = object()
+
+
+def text_problem(cleaned: str, what: str, spoken: bool = True) -> str | None:
+    """What is wrong with a text (whitespace already collapsed) for a routine or `say`, or None."""
+    if not cleaned:
+        return f"{what} is empty: write the words to speak, or remove the key"
+    bad = [ch for ch in cleaned if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co") and ch not in "\u200d"]
+    if bad:
+        return f"{what} contains a control character (U+{ord(bad[0]):04X}): remove it"
+    if len(cleaned) > MAX_TEXT_CHARS:
+        return f"{what} is {len(cleaned)} characters long; keep each text under {MAX_TEXT_CHARS} (split it into several steps)"
+    if spoken and not has_words(cleaned):
+        return f"{what} {cleaned!r} has nothing to speak (no letters or digits): write it in words"
+    return None
 
 
 def has_words(text: str) -> bool:

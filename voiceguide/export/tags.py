@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UsageError
+from ..inputs import NotReadable, read_capped
 from ..plan import Chapter, Event, Plan
 from .captions import display_width
 
@@ -25,6 +26,8 @@ STEP_TITLE_CHARS = 40
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_SIGNATURE = b"\xff\xd8\xff"
+# Cover art is a few hundred kB; players and ID3 frames cope badly with more than a few MB.
+MAX_COVER_BYTES = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -50,9 +53,11 @@ def load_cover(path: str | Path) -> bytes:
     """Read a user's cover image (for --cover FILE); UsageError unless it is a readable PNG or JPEG."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = read_capped(path, MAX_COVER_BYTES)
+    except NotReadable as exc:
+        raise UsageError(f"the cover image {path} {exc}") from None
     except OSError as exc:
-        raise UsageError(f"cannot read the cover image {path}: {exc.strerror or exc}") from exc
+        raise UsageError(f"cannot read the cover image {path}: {exc.strerror or exc}") from None
     try:
         image_mime(data)
     except UsageError:
