@@ -145,3 +145,10 @@ def test_docs_prints_the_routine_format(tmp_path, monkeypatch):
     assert "voiceguide docs" in made.output
     starter = (tmp_path / "glow.yaml").read_text(encoding="utf-8")
     assert "voiceguide docs" in starter and "docs/routine-format.md" not in starter
+
+
+def test_plan_json_is_the_json_alone(write_routine, fake_engine):
+    result = invoke("plan", write_routine(WARNS), "--engine", "fake", "--json")
+    assert result.exit_code == 0, result.output
+    sheet = json.loads(result.output)  # nothing else on either stream: the warnings are in the JSON
+    assert sheet["warnings"] and result.stderr == ""

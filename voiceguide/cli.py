@@ -301,15 +301,15 @@ def plan_cmd(routine, pace, voice, rate_wpm, volume, engine, preset, chimes, len
         routine, voice=voice, rate_wpm=rate_wpm, volume=volume, preset=preset, pace=pace, chimes=chimes,
         length_s=length_s, config=load_config(), engine=engine,
     )
-    for warning in plan.warnings:
-        click.echo(f"warning: {warning}", err=True)
+    if as_json and not output:  # the warnings are in the JSON; the output is the JSON alone
+        click.echo(json.dumps(plan.to_json(), indent=2, ensure_ascii=False))
+        return
     if output:
         write_json(Path(output), plan.to_json())
         if not quiet:
             click.echo(f"Wrote {output} ({format_duration(plan.duration_s)}, {plural(len(plan.events), 'event')})")
-        return
-    if as_json:
-        click.echo(json.dumps(plan.to_json(), indent=2, ensure_ascii=False))
+        for warning in plan.warnings:
+            click.echo(f"warning: {warning}", err=True)
         return
     click.echo(f"{plan.title}  ({format_duration(plan.duration_s)})")
     click.echo(f"{'start':>9} {'end':>9}  {'type':<7} what")
@@ -324,6 +324,8 @@ def plan_cmd(routine, pace, voice, rate_wpm, volume, engine, preset, chimes, len
         if len(what) > 70:
             what = what[:67] + "..."
         click.echo(f"{clock(event.start_s):>9} {clock(event.end_s):>9}  {event.type:<7} {what}")
+    for warning in plan.warnings:
+        click.echo(f"warning: {warning}", err=True)
 
 
 def _check_json_output(path: Path, force: bool) -> None:
