@@ -763,32 +763,6 @@ def test_music_path_is_only_read_as_audio(write_routine, tmp_path, fake_engine):
     assert "hunter2" not in result.output
 
 
-def test_ffmpeg_fallback_is_limited_to_local_audio(tmp_path, monkeypatch):
-    """When libsndfile cannot read a file and ffmpeg is installed, ffmpeg may open only that local file, and
-    only with an audio demuxer (no playlists that would read other files or URLs)."""
-    from voiceguide import music
-
-    calls = tmp_path / "argv.json"
-    fake = tmp_path / "ffmpeg"
-    fake.write_text(
-        f"#!{sys.executable}\nimport json, sys\njson.dump(sys.argv[1:], open({str(calls)!r}, 'w'))\n"
-        "sys.stdout.buffer.write(b'\\0' * 8 * 44100 * 2)\n",
-        encoding="utf-8",
-    )
-    fake.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
-    playlist = tmp_path / "bed.m4a"
-    playlist.write_text("#EXTM3U\n#EXTINF:10,\nfile:///etc/passwd\n", encoding="utf-8")
-    samples = music.decode(playlist, 44100)
-    assert samples.shape == (88200, 2) and samples.flags.writeable
-    argv = json.loads(calls.read_text())
-    assert argv[argv.index("-protocol_whitelist") + 1] == "file"
-    demuxers = argv[argv.index("-format_whitelist") + 1].split(",")
-    assert "hls" not in demuxers and "concat" not in demuxers and "mov" in demuxers
-    assert argv[argv.index("-i") + 1] == f"file:{playlist.resolve()}"
-    assert argv.index("-protocol_whitelist") < argv.index("-i") and argv.index("-format_whitelist") < argv.index("-i")
-
-
 def test_render_writes_only_the_named_outputs(write_routine, tmp_path, fake_engine, isolated_cache, monkeypatch):
     import tempfile
 

@@ -1,15 +1,14 @@
 """Background music: decode a track once and make it loop seamlessly at the session's sample rate.
 
-A music path comes from a routine file, so it is only ever read as audio: libsndfile, else ffmpeg limited to
-local files and audio containers.
+A music path comes from a routine file, so it is only ever read as audio: libsndfile, else ffmpeg's libraries
+through PyAV (bundled with its wheels, so a system ffmpeg changes nothing), opened as a file object (no
+protocol is parsed from the name) with audio demuxers only (no playlist can make it open other files or URLs).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import subprocess
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ import numpy as np
 import soundfile
 import soxr
 
-from .errors import AudioError, AudioInputError
+from .errors import AudioInputError
 from .loudness import HOP_S, hop_energies_of_chunks
 
 LOOP_CROSSFADE_S = 2.0
@@ -31,16 +30,31 @@ LOOP_UNIT = 2.0 / 32767
 LOOP_MAGIC = b"VGLOOP1\0"
 LOOP_HEADER_BYTES = 16  # magic, then the frame count (uint64 LE); 16-bit stereo frames follow
 MIN_TRACK_S = 1.0
+MIN_RATE_HZ, MAX_RATE_HZ = 8000, 384000  # sample rates a music file may have
+BLOCK_FRAMES = 1 << 16  # frames decoded at a time (fewer for files with many channels)
+BLOCK_SAMPLES = 1 << 17  # at most this many samples (frames x channels) decoded at a time
+FORMATS_HINT = "use a WAV, FLAC, OGG, MP3 or M4A file"
 
-
-# Demuxers ffmpeg may use for a music file (comma-separated FFmpeg names): audio containers only. Playlists
-# (hls, concat), image sequences and network formats are left out, so a music file can never make ffmpeg
-# open other files or URLs.
-FFMPEG_AUDIO_DEMUXERS = (
+# Demuxers PyAV may use for a music file (comma-separated FFmpeg names): audio containers only. Playlists
+# (hls, concat), image sequences and network formats are left out, so a music file can never make ffmpeg's
+# libraries open other files or URLs.
+AUDIO_DEMUXERS = (
     "wav,w64,aiff,caf,au,voc,flac,ogg,mp3,aac,ac3,eac3,dts,truehd,mov,matroska,asf,wv,ape,tta,tak,shn,mpc,mpc8,"
     "amr,dsf,iff"
 )
-FFMPEG_TIMEOUT_S = 600.0
+# Uncompressed containers and integer encodings (as libsndfile names them) whose header proves the whole file:
+# every frame is there (checked by reading the last one) and no sample can be invalid. FLAC also says PCM_16,
+# so the container counts too. Anything else is decoded in full to be checked.
+_PLAIN_CONTAINERS = {"WAV", "WAVEX", "RF64", "W64", "AIFF", "CAF", "AU"}
+_PLAIN_PCM = {"PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "PCM_32", "ULAW", "ALAW"}
+
+
+class MusicFileError(AudioInputError):
+    """A music file that cannot be used (bad input, exit code 2); `problem` is what is wrong, without the path."""
+
+    def __init__(self, path: Path, problem: str):
+        self.path, self.problem = path, problem
+        super().__init__(f"music file {path} {problem}")
 
 
 def _unreadable(path: Path) -> str | None:
@@ -61,41 +75,33 @@ def _unreadable(path: Path) -> str | None:
 
 
 def probe(path: Path) -> str | None:
-    """Why `path` cannot be used as music, or None: a quick check that reads only the file's header.
+    """Why `path` cannot be used as music, or None. For validating a routine (`voiceguide check`) before any
+    work is done, so it refuses everything a render would: the same decoder, the same checks.
 
-    For validating a routine (`voiceguide check`) before any work is done; `decode` repeats every check.
+    A plain PCM file (WAV, AIFF, ...) is proved by its header and its last frame; any other file is decoded
+    once in full at its own rate (bounded memory; about 0.25 s for a 3-minute OGG, 3 s for an hour of FLAC
+    or MP3), as only that finds a damaged or truncated stream or invalid samples.
     """
-    problem = _unreadable(path)
-    if problem:
-        return problem
     try:
-        with _native_stderr_silenced():
-            info = soundfile.info(str(path))
-    except (soundfile.LibsndfileError, RuntimeError, OSError) as exc:
-        if _ffmpeg_available():
-            return None  # ffmpeg may know the format; decode() tells
-        return f"is not audio that voiceguide can read ({_reason(exc)}); use WAV, FLAC, OGG or MP3, or install ffmpeg for other formats"
-    if 0 < info.frames < MIN_TRACK_S * info.samplerate:
-        return f"is too short ({info.frames / info.samplerate:.2f} s); use at least {MIN_TRACK_S:g} s of audio"
+        with _Reader(path) as reader:
+            if not reader.proved_by_header():
+                for _ in reader.blocks():
+                    pass
+            reader.check_length()
+    except MusicFileError as exc:
+        return exc.problem
     return None
 
 
 def decode(path: Path, sample_rate: int) -> np.ndarray:
     """Any audio file -> float32 stereo (n, 2) at sample_rate, whole (for tools and tests; a render streams
-    the music through open_loop). libsndfile first; ffmpeg if present.
+    the music through open_loop).
 
-    The file is only ever decoded as audio. A file that is missing, unreadable, empty, too short or not audio
-    raises AudioInputError (bad input, exit code 2) naming the file.
+    The file is only ever decoded as audio. A file that is missing, unreadable, empty, too short, damaged or
+    not audio raises MusicFileError (bad input, exit code 2) naming the file.
     """
     blocks = list(decode_blocks(path, sample_rate))
-    data = np.concatenate(blocks) if blocks else np.zeros((0, 2), dtype=np.float32)
-    _check_length(path, len(data), sample_rate)
-    return data
-
-
-def _check_length(path: Path, frames: int, sample_rate: int) -> None:
-    if frames < MIN_TRACK_S * sample_rate:
-        raise AudioInputError(f"music file {path} is too short ({frames / sample_rate:.2f} s); use at least {MIN_TRACK_S:g} s of audio")
+    return np.concatenate(blocks) if blocks else np.zeros((0, 2), dtype=np.float32)
 
 
 def _reason(exc: Exception) -> str:
@@ -104,6 +110,19 @@ def _reason(exc: Exception) -> str:
     if "does not exist" in text or not text:
         return "not a recognised audio format"  # what libsndfile says of a file it cannot make sense of
     return text
+
+
+def _not_audio(reason: str) -> str:
+    return f"is not audio that voiceguide can read ({reason}); {FORMATS_HINT}"
+
+
+def _damaged(reason: str) -> str:
+    return f"is damaged or cut short ({reason}); export it again or {FORMATS_HINT}"
+
+
+def _check_rate(path: Path, rate: int) -> None:
+    if not MIN_RATE_HZ <= rate <= MAX_RATE_HZ:
+        raise MusicFileError(path, f"has a sample rate of {rate} Hz; use a file of {MIN_RATE_HZ} to {MAX_RATE_HZ} Hz")
 
 
 @contextmanager
@@ -125,42 +144,167 @@ def _native_stderr_silenced():
         os.close(saved)
 
 
-def _ffmpeg_available() -> bool:
-    return bool(shutil.which("ffmpeg"))
+def _to_float(samples: np.ndarray) -> np.ndarray:
+    """Decoded samples of any PCM type -> float32 in [-1, 1)."""
+    if samples.dtype.kind == "f":
+        return samples.astype(np.float32, copy=False)
+    if samples.dtype.kind == "u":  # unsigned 8-bit, centred on 128
+        half = float(1 << (8 * samples.dtype.itemsize - 1))
+        return ((samples.astype(np.float32) - np.float32(half)) * np.float32(1 / half)).astype(np.float32, copy=False)
+    return samples.astype(np.float32) * np.float32(1 / float(1 << (8 * samples.dtype.itemsize - 1)))
 
 
-def _decode_with_ffmpeg(path: Path, first_error: Exception, sample_rate: int) -> tuple[np.ndarray, int]:
-    """Decode with ffmpeg, restricted to local files and audio containers, straight to float32 stereo."""
-    ffmpeg = shutil.which("ffmpeg")
-    if not ffmpeg:
-        raise AudioInputError(
-            f"music file {path} is not audio that voiceguide can read ({_reason(first_error)}); use WAV, FLAC, OGG "
-            "or MP3, or install ffmpeg for other formats"
-        )
-    command = [
-        ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error",
-        "-protocol_whitelist", "file", "-format_whitelist", FFMPEG_AUDIO_DEMUXERS,
-        # "file:" keeps a name such as "concat:a|b" or "http:..." from being read as a protocol.
-        "-i", f"file:{path.resolve()}",
-        "-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "2", "-ar", str(sample_rate), "-f", "f32le", "pipe:1",
-    ]
-    try:
-        done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, timeout=FFMPEG_TIMEOUT_S, check=False)
-    except subprocess.TimeoutExpired:
-        raise AudioError(f"ffmpeg did not finish decoding the music file {path} within {FFMPEG_TIMEOUT_S:.0f} s") from None
-    except OSError as exc:
-        raise AudioError(f"ffmpeg could not be started to decode {path}: {exc.strerror or exc}") from None
-    if done.returncode != 0 or not done.stdout:
-        detail = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise AudioInputError(
-            f"music file {path} is not audio that ffmpeg can decode"
-            + (f" ({detail[-1][:200]})" if detail else "")
-            + "; use WAV, FLAC, OGG or MP3"
-        )
-    usable = len(done.stdout) // 8 * 8
-    # A writable copy: make_loop folds the track in place.
-    samples = np.frombuffer(done.stdout, dtype=np.float32, count=usable // 4).reshape(-1, 2).copy()
-    return samples, sample_rate
+class _Reader:
+    """A music file decoded as float32 stereo blocks at its own rate, a bounded piece at a time.
+
+    libsndfile first; when it cannot read the file, PyAV (imported only then), restricted to the file itself
+    and audio demuxers. Every problem is a MusicFileError, whichever decoder met it.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.rate: int | None = None
+        self.frames = 0  # frames decoded so far (or proved by the header)
+        self._sndfile: soundfile.SoundFile | None = None
+        self._first_error: Exception | None = None
+
+    def __enter__(self) -> _Reader:
+        problem = _unreadable(self.path)
+        if problem:
+            raise MusicFileError(self.path, problem)
+        try:
+            with _native_stderr_silenced():
+                self._sndfile = soundfile.SoundFile(str(self.path))
+        except (soundfile.LibsndfileError, RuntimeError, OSError) as exc:
+            self._first_error = exc  # not a format libsndfile knows: PyAV may (blocks() tells)
+            return self
+        if self._sndfile.channels < 1:
+            self.close()
+            raise MusicFileError(self.path, "has no audio channels")
+        try:
+            _check_rate(self.path, self._sndfile.samplerate)
+        except MusicFileError:
+            self.close()
+            raise
+        self.rate = self._sndfile.samplerate
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._sndfile is not None:
+            self._sndfile.close()
+            self._sndfile = None
+
+    def proved_by_header(self) -> bool:
+        """True when libsndfile reads the file as integer PCM and its last frame is there: every frame then
+        decodes, and `frames` is the header's count."""
+        handle = self._sndfile
+        if (handle is None or handle.format not in _PLAIN_CONTAINERS or handle.subtype not in _PLAIN_PCM
+                or not handle.seekable() or handle.frames < 1):
+            return False
+        try:
+            with _native_stderr_silenced():
+                handle.seek(handle.frames - 1)
+                last = handle.read(1, dtype="float32", always_2d=True)
+                handle.seek(0)
+        except (soundfile.LibsndfileError, RuntimeError, OSError):
+            return False  # blocks() will tell what is wrong
+        if len(last) != 1:
+            return False
+        self.frames = handle.frames
+        return True
+
+    def check_length(self) -> None:
+        rate = self.rate or 1
+        if self.frames < MIN_TRACK_S * rate:
+            raise MusicFileError(self.path, f"is too short ({self.frames / rate:.2f} s); use at least {MIN_TRACK_S:g} s of audio")
+
+    def blocks(self, block_frames: int = BLOCK_FRAMES) -> Iterator[np.ndarray]:
+        """The file as float32 stereo blocks at self.rate, counted into self.frames."""
+        self.frames = 0
+        source = self._sndfile_blocks(block_frames) if self._sndfile is not None else self._pyav_blocks(block_frames)
+        for block in source:
+            block = _stereo(block)
+            if not np.isfinite(np.sum(block, dtype=np.float64)):
+                raise MusicFileError(self.path, "holds invalid samples (NaN or infinity); export it again as WAV or FLAC")
+            self.frames += len(block)
+            yield block
+
+    def _sndfile_blocks(self, block_frames: int) -> Iterator[np.ndarray]:
+        handle = self._sndfile
+        step = max(1, min(block_frames, BLOCK_SAMPLES // handle.channels))
+        while True:
+            try:
+                with _native_stderr_silenced():
+                    block = handle.read(step, dtype="float32", always_2d=True)
+            except (soundfile.LibsndfileError, RuntimeError, OSError) as exc:
+                raise MusicFileError(self.path, _damaged(_reason(exc))) from None
+            if len(block):
+                yield block
+            if len(block) < step:
+                return
+
+    def _pyav_blocks(self, block_frames: int) -> Iterator[np.ndarray]:
+        not_audio = _not_audio(_reason(self._first_error))
+        try:
+            import av
+        except ImportError:  # PyAV is a dependency; without it only libsndfile's formats can be read
+            raise MusicFileError(self.path, not_audio) from None
+        try:
+            file = open(self.path, "rb")
+        except OSError as exc:
+            raise MusicFileError(self.path, f"cannot be read ({exc.strerror or exc})") from None
+        with file:
+            try:
+                # A file object: the name is never parsed as a protocol ("concat:a|b", "http:..."). No demuxer
+                # but an audio one, and no protocol at all for anything a demuxer might want to open besides.
+                container = av.open(
+                    file, "r", container_options={"format_whitelist": AUDIO_DEMUXERS, "protocol_whitelist": "none"},
+                    metadata_errors="replace",
+                )
+            except (av.FFmpegError, OSError, ValueError, RuntimeError, EOFError):
+                raise MusicFileError(self.path, not_audio) from None
+            with container:
+                allowed = set(AUDIO_DEMUXERS.split(","))
+                if not allowed.intersection(container.format.name.split(",")) or not container.streams.audio:
+                    raise MusicFileError(self.path, not_audio)
+                stream = container.streams.audio[0]
+                if stream.codec_context.sample_rate:
+                    _check_rate(self.path, stream.codec_context.sample_rate)
+                yield from self._pyav_frames(av, container, stream, block_frames)
+                if self.rate is None:  # not one frame of sound (ffmpeg's flac demuxer "opens" any text)
+                    raise MusicFileError(self.path, not_audio)
+
+    def _pyav_frames(self, av, container, stream, block_frames: int) -> Iterator[np.ndarray]:
+        pending: list[np.ndarray] = []
+        pending_frames = 0
+        try:
+            for packet in container.demux(stream):
+                for frame in packet.decode():
+                    if self.rate is None:
+                        _check_rate(self.path, frame.sample_rate)
+                        self.rate = frame.sample_rate
+                    elif frame.sample_rate != self.rate:
+                        raise MusicFileError(
+                            self.path, f"changes its sample rate midway ({self.rate} Hz, then {frame.sample_rate} Hz); export it again as WAV or FLAC"
+                        )
+                    channels = len(frame.layout.channels)
+                    if channels < 1:
+                        raise MusicFileError(self.path, "has no audio channels")
+                    samples = frame.to_ndarray()
+                    samples = samples.T if frame.format.is_planar else samples.reshape(-1, channels)
+                    pending.append(_to_float(samples[:, :2]))
+                    pending_frames += len(samples)
+                    if pending_frames >= min(block_frames, BLOCK_SAMPLES // channels):
+                        yield np.concatenate(pending)
+                        pending, pending_frames = [], 0
+        except (av.FFmpegError, OSError, ValueError, RuntimeError, EOFError) as exc:
+            reason = getattr(exc, "strerror", None) or type(exc).__name__
+            raise MusicFileError(self.path, _damaged(reason)) from None
+        if pending:
+            yield np.concatenate(pending)
 
 
 def make_loop(track: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -256,7 +400,7 @@ def open_loop(path: Path, sample_rate: int, cache_dir: Path | None) -> Loop:
 def _open_loop_fd(fd: int, sample_rate: int) -> Loop:
     header = os.pread(fd, LOOP_HEADER_BYTES, 0)
     total = int.from_bytes(header[8:16], "little") if header[:8] == LOOP_MAGIC else -1
-    if total < MIN_TRACK_S * sample_rate or os.fstat(fd).st_size != LOOP_HEADER_BYTES + total * 4:
+    if total < 1 or os.fstat(fd).st_size != LOOP_HEADER_BYTES + total * 4:
         os.close(fd)
         raise ValueError("not a complete loop file")
     return Loop(total - _fade_frames(total, sample_rate), fd=fd)
@@ -275,7 +419,6 @@ def _write_loop(path: Path, sample_rate: int, out: BinaryIO) -> None:
     for block in decode_blocks(path, sample_rate):
         out.write(_to_int16(block).tobytes())
         total += len(block)
-    _check_length(path, total, sample_rate)
     fade = _fade_frames(total, sample_rate)
     out.flush()
     if fade:
@@ -293,46 +436,35 @@ def _write_loop(path: Path, sample_rate: int, out: BinaryIO) -> None:
     out.flush()
 
 
-def decode_blocks(path: Path, sample_rate: int, block_frames: int = 1 << 16) -> Iterator[np.ndarray]:
-    """Like decode(), as float32 stereo blocks at sample_rate, so a long track never sits in memory."""
-    problem = _unreadable(path)
-    if problem:
-        raise AudioInputError(f"music file {path} {problem}")
-    try:
-        with _native_stderr_silenced():
-            handle = soundfile.SoundFile(str(path))
-    except (soundfile.LibsndfileError, RuntimeError, OSError) as exc:
-        data, _ = _decode_with_ffmpeg(path, exc, sample_rate)  # rare formats: ffmpeg, whole (then resampled by it)
-        for start in range(0, len(data), block_frames):
-            yield _checked(path, data[start : start + block_frames])
-        return
-    with handle:
-        if handle.channels == 0:
-            raise AudioInputError(f"music file {path} has no audio channels")
-        resampler = soxr.ResampleStream(handle.samplerate, sample_rate, 2, dtype="float32", quality="HQ") if handle.samplerate != sample_rate else None
-        while True:
-            with _native_stderr_silenced():
-                block = handle.read(block_frames, dtype="float32", always_2d=True)
-            last = len(block) < block_frames
-            block = _checked(path, _stereo(block))
-            if resampler is not None:
-                block = resampler.resample_chunk(block, last=last)
-            if len(block):
+def decode_blocks(path: Path, sample_rate: int, block_frames: int = BLOCK_FRAMES) -> Iterator[np.ndarray]:
+    """Like decode(), as float32 stereo blocks at sample_rate, so a long track never sits in memory: the file
+    is decoded and resampled (soxr, streaming) a block of at most `block_frames` source frames at a time, so
+    memory follows the block, never the length or the rates a header claims (rates are 8 to 384 kHz)."""
+    with _Reader(path) as reader:
+        resampler = None
+        for block in reader.blocks(block_frames):
+            if reader.rate == sample_rate:
                 yield block
-            if last:
-                return
+                continue
+            if resampler is None:
+                resampler = soxr.ResampleStream(reader.rate, sample_rate, 2, dtype="float32", quality="HQ")
+            # Fed in pieces that come out at most about block_frames long (8 kHz is 5.5x up to 44.1 kHz).
+            piece = max(256, block_frames * reader.rate // sample_rate)
+            for start in range(0, len(block), piece):
+                out = resampler.resample_chunk(block[start : start + piece])
+                if len(out):
+                    yield out
+        reader.check_length()  # of the file itself, at its own rate: the same test as probe()
+        if resampler is not None:
+            tail = resampler.resample_chunk(np.zeros((0, 2), dtype=np.float32), last=True)
+            if len(tail):
+                yield tail
 
 
 def _stereo(block: np.ndarray) -> np.ndarray:
     if block.shape[1] == 1:
         return np.repeat(block, 2, axis=1)
     return np.ascontiguousarray(block[:, :2])
-
-
-def _checked(path: Path, block: np.ndarray) -> np.ndarray:
-    if not np.isfinite(np.sum(block, dtype=np.float64)):
-        raise AudioInputError(f"music file {path} holds invalid samples (NaN or infinity); export it again as WAV or FLAC")
-    return block
 
 
 def loop_hops(path: Path, loop: Loop, sample_rate: int, cache_dir: Path | None) -> np.ndarray:
