@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import soundfile
 
+from voiceguide.errors import UnknownVoiceError
 from voiceguide.voice import ENGINES, ClipCache, VoiceOptions, get_engine, prepare_clips
 from voiceguide.voice.cache import clip_key
 from voiceguide.voice.piper_engine import bundled_voice, length_scale, sentence_silence_s
@@ -103,6 +104,24 @@ def test_user_voice_by_path_and_by_language(piper_engine, piper_cache, joe_copy,
     assert clips[text].frames > 0.1 * SR
     assert get_engine("piper")._voice(VoiceOptions(language="en-gb")).name == "en_GB-copy-medium"
     assert get_engine("piper")._voice(VoiceOptions(language="en")).name == "en_US-joe-medium"
+
+
+def test_region_tags_and_case_pick_piper_voices(joe_copy, monkeypatch):
+    monkeypatch.setenv("VOICEGUIDE_PIPER_VOICES", str(joe_copy.parent))
+    engine = get_engine("piper")
+    for typed, expected in (
+        ("EN_gb", "en_GB-copy-medium"), ("en-GB", "en_GB-copy-medium"), ("EN_US", "en_US-joe-medium"),
+        ("JOE", "en_US-joe-medium"), ("en_us-JOE-medium", "en_US-joe-medium"), ("Copy", "en_GB-copy-medium"),
+        ("joe (medium, bundled)", "en_US-joe-medium"),  # the name 'voiceguide voices' prints
+    ):
+        assert engine._voice(VoiceOptions(voice=typed)).name == expected, typed
+    # An unknown region falls back to the base language; the language picks the voice when none is given.
+    assert engine._voice(VoiceOptions(voice="en-AU")).name == "en_US-joe-medium"
+    assert engine._voice(VoiceOptions(language="en_GB")).name == "en_GB-copy-medium"
+    # Two spellings of one voice share clips; a typo is still refused with a suggestion.
+    assert engine.voice_identity(VoiceOptions(voice="en-gb")) == engine.voice_identity(VoiceOptions(voice="EN_GB"))
+    with pytest.raises(UnknownVoiceError, match="did you mean 'joe'"):
+        engine._voice(VoiceOptions(voice="jeo"))
 
 
 @pytest.mark.parametrize(

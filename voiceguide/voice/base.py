@@ -29,6 +29,9 @@ class VoiceInfo:
     languages: tuple[str, ...]
     gender: str | None = None
     engine: str = ""
+    # How strongly the voice claims each of `languages` (lower is stronger; espeak ranks them so). Empty when
+    # the engine does not say: then a voice's first language counts before its later ones.
+    priorities: tuple[int, ...] = ()
 
 
 class Engine(ABC):
@@ -41,10 +44,12 @@ class Engine(ABC):
         """Identifies the engine build; part of the clip cache key, so it must be cheap (no synthesis)."""
 
     def voice_identity(self, options: VoiceOptions) -> str | None:
-        """What the clip cache must know about the voice beyond its name (e.g. which model file it resolves
-        to), so another model under the same name never reuses clips. Cheap; None when the name says it all.
-        May raise a UsageError for a voice that cannot be used at all (a missing model file)."""
-        return None
+        """The voice these options really speak with, for the clip cache key: the engine's own id for what the
+        user typed (an id, name or language tag; or the routine's language when no voice is given), and
+        whatever else tells voices apart (e.g. which model file it is), so that two spellings of one voice
+        share clips and two voices never do. Cheap (no synthesis). May raise a UsageError for a voice that
+        cannot be used at all (unknown, or a missing model file). The default trusts the name as given."""
+        return options.voice
 
     @abstractmethod
     def synthesize(

