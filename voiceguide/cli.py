@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
-import signal
 import sys
 import time
 import traceback
@@ -16,11 +16,13 @@ from pathlib import Path
 import click
 
 from . import __version__
+from ._entry import INTERRUPTED, drop_unwritable, install_signal_handlers
 from .errors import UsageError, VoiceguideError
 from .chimes import SETS
 from .library import builtin_routines, builtin_tracks, routine_format_text
 from .plan import build_plan, check_session_length, estimated_speech
 from .config import CONFIG_TEMPLATE, config_path, describe, load_config
+from .export import atomic_output, check_output_path
 from .export.encoders import DEFAULT_BITRATE_KBPS
 from .mix import DEFAULT_LOUDNESS_LUFS
 from .render import render, render_batch, say, synthesize_plan, write_json
@@ -34,6 +36,45 @@ from .voice.base import DEFAULT_RATE_WPM
 DEFAULT_ENGINES = VOICE_ENGINES
 
 
+# Characters a terminal acts on instead of showing: C0 controls (but newline and tab), DEL, C1 controls (CSI
+# among them), and the bidi controls that reorder what follows. A routine's keys and text, file names and
+# engine messages reach the terminal in errors, warnings, summaries and tables: these are shown escaped.
+_UNPRINTABLE = frozenset(
+    [*range(0x00, 0x09), *range(0x0B, 0x20), 0x7F, *range(0x80, 0xA0), 0x061C, 0x200E, 0x200F,
+     *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+)
+
+
+def printable(text: str, json_escapes: bool = False) -> str:
+    """`text` with every character a terminal would act on shown as an escape: \\x1b, \\u202e (\\u001b in JSON)."""
+    text = str(text)
+    if not any(ord(c) in _UNPRINTABLE for c in text):
+        return text
+    return "".join(
+        (f"\\u{ord(c):04x}" if json_escapes or ord(c) > 0xFF else f"\\x{ord(c):02x}") if ord(c) in _UNPRINTABLE else c
+        for c in text
+    )
+
+
+def note(message: str = "", err: bool = True, nl: bool = True) -> None:
+    """A message (error, warning, summary), escaped; dropped if it cannot be written (stream closed or full)."""
+    try:
+        click.echo(printable(message), err=err, nl=nl)
+    except OSError:
+        drop_unwritable("stderr" if err else "stdout")
+
+
+def show(text: str, json_escapes: bool = False) -> None:
+    """A command's output on stdout (a table, the JSON plan, a listing): a failure to write it is an error."""
+    try:
+        click.echo(printable(text, json_escapes))
+    except OSError as exc:
+        if exc.errno == errno.EPIPE:
+            raise  # stdout closed early (| head): quietly, as click does
+        drop_unwritable("stdout")
+        raise VoiceguideError(f"could not write to standard output: {exc.strerror or exc}") from None
+
+
 def _friendly(func):
     """Library errors become one clear message and an exit code, never a traceback."""
 
@@ -42,14 +83,14 @@ def _friendly(func):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("always")
-                warnings.showwarning = lambda message, *a, **k: click.echo(f"warning: {message}", err=True)
+                warnings.showwarning = lambda message, *a, **k: note(f"warning: {message}")
                 return func(*args, **kwargs)
         except VoiceguideError as exc:
             prefix = "" if str(exc).startswith(tuple(_source_prefixes(exc))) else "error: "
-            click.echo(f"{prefix}{exc}", err=True)
+            note(f"{prefix}{exc}")
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:  # Ctrl-C, or SIGTERM/SIGHUP (see main); temporary files are already gone
-            click.echo("\ninterrupted: no output was written (an existing file is left as it was)", err=True)
+            note(f"\n{INTERRUPTED}")
             sys.exit(130)
         except click.exceptions.Exit:
             raise
@@ -61,12 +102,12 @@ def _friendly(func):
             if os.environ.get("VOICEGUIDE_DEBUG"):
                 traceback.print_exc()
             where = f": {exc.filename}" if exc.filename else ""
-            click.echo(f"error: {exc.strerror or exc}{where}", err=True)
+            note(f"error: {exc.strerror or exc}{where}")
             sys.exit(1)
         except Exception as exc:  # noqa: BLE001 - the last line of defence: a message, not a traceback
             if os.environ.get("VOICEGUIDE_DEBUG"):
                 traceback.print_exc()
-            click.echo(f"error: unexpected {type(exc).__name__}: {exc} (set VOICEGUIDE_DEBUG=1 for details)", err=True)
+            note(f"error: unexpected {type(exc).__name__}: {exc} (set VOICEGUIDE_DEBUG=1 for details)")
             sys.exit(1)
 
     return wrapper
@@ -89,7 +130,10 @@ class _Progress:
 
     def __init__(self, enabled: bool):
         # A redrawn bar only makes sense on a terminal; logs and pipes get the summary line alone.
-        self.enabled = enabled and sys.stderr.isatty()
+        try:
+            self.enabled = enabled and sys.stderr is not None and sys.stderr.isatty()
+        except (OSError, ValueError):  # a closed stream
+            self.enabled = False
         self.last = 0.0
         self.shown = False
         # Renders that finish within a moment need no bar.
@@ -103,12 +147,19 @@ class _Progress:
         width = 30
         filled = int(width * done / total) if total else width
         label = {"voice": "voice", "mix": "mixing"}.get(stage, stage)
-        click.echo(f"\r{label:<7}[{'#' * filled}{'.' * (width - filled)}] {100 * done // max(total, 1):3d}%", err=True, nl=False)
+        self._draw(f"\r{label:<7}[{'#' * filled}{'.' * (width - filled)}] {100 * done // max(total, 1):3d}%")
         self.shown = True
+
+    def _draw(self, text: str) -> None:
+        try:
+            click.echo(text, err=True, nl=False)
+        except OSError:  # the terminal went away: the render goes on without a bar
+            self.enabled = False
+            drop_unwritable("stderr")
 
     def finish(self) -> None:
         if self.shown:
-            click.echo("\r" + " " * 50 + "\r", err=True, nl=False)
+            self._draw("\r" + " " * 50 + "\r")
 
 
 def _length(ctx, param, value):
@@ -215,9 +266,9 @@ def render_cmd(routines, output, out_dir, pace, voice, rate_wpm, volume, engine,
         for job, outcome in zip(jobs, results):
             if isinstance(outcome, str):
                 failed += 1
-                click.echo(f"{job['routine']}: {outcome}", err=True)
+                note(f"{job['routine']}: {outcome}")
             elif not quiet:
-                click.echo(f"Wrote {job['output']} ({format_duration(outcome)})")
+                note(f"Wrote {job['output']} ({format_duration(outcome)})", err=False)
         if failed:
             sys.exit(2 if failed == len(jobs) else 1)
         return
@@ -239,12 +290,13 @@ def render_cmd(routines, output, out_dir, pace, voice, rate_wpm, volume, engine,
     finally:
         progress.finish()
     for warning in result.plan.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        note(f"warning: {warning}")
     if not quiet:
-        click.echo(
+        note(
             f"Wrote {out} ({format_duration(result.plan.duration_s)}, {plural(len(result.chapters), 'chapter', none='no chapters')}; "
             f"{plural(result.clips_synthesized, 'clip')} synthesised, {result.clips_cached} from cache) "
-            f"in {result.timings_s['total']:.1f} s"
+            f"in {result.timings_s['total']:.1f} s",
+            err=False,
         )
 
 
@@ -302,17 +354,17 @@ def plan_cmd(routine, pace, voice, rate_wpm, volume, engine, preset, chimes, len
         length_s=length_s, config=load_config(), engine=engine,
     )
     if as_json and not output:  # the warnings are in the JSON; the output is the JSON alone
-        click.echo(json.dumps(plan.to_json(), indent=2, ensure_ascii=False))
+        show(json.dumps(plan.to_json(), indent=2, ensure_ascii=False), json_escapes=True)
         return
     if output:
         write_json(Path(output), plan.to_json())
         if not quiet:
-            click.echo(f"Wrote {output} ({format_duration(plan.duration_s)}, {plural(len(plan.events), 'event')})")
+            note(f"Wrote {output} ({format_duration(plan.duration_s)}, {plural(len(plan.events), 'event')})", err=False)
         for warning in plan.warnings:
-            click.echo(f"warning: {warning}", err=True)
+            note(f"warning: {warning}")
         return
-    click.echo(f"{plan.title}  ({format_duration(plan.duration_s)})")
-    click.echo(f"{'start':>9} {'end':>9}  {'type':<7} what")
+    show(f"{plan.title}  ({format_duration(plan.duration_s)})")
+    show(f"{'start':>9} {'end':>9}  {'type':<7} what")
     for event in plan.events:
         what = event.text or event.kind or ""
         if event.type == "action":
@@ -323,20 +375,16 @@ def plan_cmd(routine, pace, voice, rate_wpm, volume, engine, preset, chimes, len
             what = f"{event.kind} chime"
         if len(what) > 70:
             what = what[:67] + "..."
-        click.echo(f"{clock(event.start_s):>9} {clock(event.end_s):>9}  {event.type:<7} {what}")
+        show(f"{clock(event.start_s):>9} {clock(event.end_s):>9}  {event.type:<7} {what}")
     for warning in plan.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        note(f"warning: {warning}")
 
 
 def _check_json_output(path: Path, force: bool) -> None:
     """Refuse, before any work, a JSON output that exists (without --force) or has no folder to go in."""
     if path.is_dir():
         raise UsageError(f"{path} is a folder; give a file name such as {path / 'plan.json'}")
-    if path.exists() and not force:
-        raise UsageError(f"{path} already exists; use --force to overwrite it")
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise UsageError(f"the folder of {path} does not exist; create it first")
+    check_output_path(path, force, audio=False)  # as for -o of render: a regular file or nothing, a writable folder
 
 
 @cli.command("check")
@@ -350,12 +398,13 @@ def check_cmd(routine, quiet):
     estimate = build_plan(loaded, estimated_speech(loaded))
     check_session_length(estimate, loaded.source, estimated=True)
     if not quiet:
-        click.echo(
+        note(
             f"{loaded.source}: ok - '{loaded.title}', {plural(len(loaded.sections), 'section')}, {plural(steps, 'step')}, "
-            f"about {format_duration(estimate.duration_s)}"
+            f"about {format_duration(estimate.duration_s)}",
+            err=False,
         )
     for warning in estimate.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        note(f"warning: {warning}")
 
 
 @cli.command("routines")
@@ -365,9 +414,9 @@ def routines_cmd():
     for name, path in builtin_routines().items():
         routine = load_routine(path)
         plan = build_plan(routine, estimated_speech(routine))
-        click.echo(f"{name:<12} ~{format_duration(plan.duration_s):>6}  {routine.title}")
+        show(f"{name:<12} ~{format_duration(plan.duration_s):>6}  {routine.title}")
         if routine.description:
-            click.echo(f"{'':<21}{routine.description}")
+            show(f"{'':<21}{routine.description}")
 
 
 @cli.command("config")
@@ -383,7 +432,7 @@ def config_cmd(action):
     """
     path = config_path()
     if action == "path":
-        click.echo(str(path))
+        show(str(path))
         return
     if action == "edit":
         if not path.exists():
@@ -392,13 +441,13 @@ def config_cmd(action):
         # An editor the user named is theirs to run; a fallback (vi, nano) needs a terminal to draw on.
         editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
         if not editor and not (sys.stdin.isatty() and sys.stdout.isatty()):
-            click.echo(f"Your config file is {path}: edit it with any text editor ('voiceguide config' then shows the settings in effect).")
+            show(f"Your config file is {path}: edit it with any text editor ('voiceguide config' then shows the settings in effect).")
             return
         try:
             click.edit(filename=str(path), editor=editor or None)
         except click.ClickException as exc:
             raise VoiceguideError(f"{exc.message}; edit {path} with any text editor instead") from None
-    click.echo(describe(load_config(path)))
+    show(describe(load_config(path)))
 
 
 @cli.command("new")
@@ -409,16 +458,16 @@ def config_cmd(action):
 def new_cmd(name, force, quiet):
     """Write a commented starter routine NAME.yaml to edit."""
     path = Path(name if name.endswith((".yaml", ".yml")) else f"{name}.yaml")
-    if path.exists() and not force:
-        raise UsageError(f"{path} already exists; use --force to overwrite it")
-    if not path.parent.is_dir():
-        raise UsageError(f"the folder {path.parent} does not exist; create it first")
+    check_output_path(path, force, audio=False)
     title = path.stem.replace("-", " ").replace("_", " ").strip().capitalize() or "My routine"
-    path.write_text(starter_routine(title), encoding="utf-8")
+    # Written beside and renamed into place: a symbolic link there is replaced, never written through.
+    with atomic_output(path, replace=force) as tmp:
+        tmp.write_text(starter_routine(title), encoding="utf-8")
     if not quiet:
-        click.echo(
+        note(
             f"Wrote {path}: edit it ('voiceguide docs' explains every key), then 'voiceguide check {path}' "
-            f"and 'voiceguide render {path}'"
+            f"and 'voiceguide render {path}'",
+            err=False,
         )
 
 
@@ -438,29 +487,31 @@ def say_cmd(text, output, voice, rate_wpm, volume, preset, language, engine, for
     """Speak TEXT to a file: a quick preview of a voice, rate and preset."""
     seconds = say(text, output, voice=voice, rate_wpm=rate_wpm, volume=volume, preset=preset, language=language, engine=engine, force=force)
     if not quiet:
-        click.echo(f"Wrote {output} ({seconds:.1f} s)")
+        note(f"Wrote {output} ({seconds:.1f} s)", err=False)
 
 
 @cli.command("docs")
 @_friendly
 def docs_cmd():
     """Print the routine format reference: every key of a routine file, with examples (Markdown)."""
-    click.echo(routine_format_text().rstrip("\n"))
+    show(routine_format_text().rstrip("\n"))
 
 
 @cli.command("music")
+@_friendly
 def music_cmd():
     """List the built-in music tracks with their length and mood."""
     for name, track in builtin_tracks().items():
-        click.echo(f"{name:<14} {format_duration(track.duration_s):>6}  {track.mood}")
+        show(f"{name:<14} {format_duration(track.duration_s):>6}  {track.mood}")
 
 
 @cli.command("chimes")
+@_friendly
 def chimes_cmd():
     """List the chime sets (use with --chimes or 'chimes:' in a routine)."""
     for name, description in SETS.items():
-        click.echo(f"{name:<6} {description}")
-    click.echo(f"{'none':<6} no chimes (steps follow each other without a sound)")
+        show(f"{name:<6} {description}")
+    show(f"{'none':<6} no chimes (steps follow each other without a sound)")
 
 
 @cli.command("voices")
@@ -477,27 +528,39 @@ def voices_cmd(language, engine):
         except UsageError as exc:
             if engine:
                 raise
-            click.echo(f"note: no {name} voices: {exc}", err=True)  # e.g. the optional piper engine is not installed
+            note(f"note: no {name} voices: {exc}")  # e.g. the optional piper engine is not installed
     if language:
         lang = language.lower().replace("_", "-")
         voices = [v for v in voices if any(l.lower() == lang or l.lower().startswith(lang + "-") for l in v.languages)]
         if not voices:
             raise UsageError(f"no installed voice for language '{language}'")
     for v in sorted(voices, key=lambda v: (v.engine, v.id)):
-        click.echo(f"{v.engine:<8} {v.id:<28} {', '.join(v.languages):<16} {v.name}")
+        show(f"{v.engine:<8} {v.id:<28} {', '.join(v.languages):<16} {v.name}")
 
 
 def main() -> None:
+    """Run the command line (the `voiceguide` command goes through voiceguide._entry, which calls this)."""
     # SIGTERM and SIGHUP stop a command the way Ctrl-C does (KeyboardInterrupt), so temporary files are removed
     # and workers stopped. Signals arriving while that cleanup runs are ignored; ones ignored at start stay so.
-    handled = [getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)]
-
-    def interrupt(signum, frame):
-        for sig in handled:
-            signal.signal(sig, signal.SIG_IGN)
-        raise KeyboardInterrupt
-
-    for sig in handled:
-        if signal.getsignal(sig) not in (signal.SIG_IGN, None):
-            signal.signal(sig, interrupt)
-    cli(prog_name="voiceguide")
+    install_signal_handlers()
+    try:
+        code = cli.main(prog_name="voiceguide", standalone_mode=False)
+    except click.ClickException as exc:
+        # click's own messages (a bad option, a missing --cover file) name what the user typed: escaped too.
+        text = io.StringIO()
+        exc.show(file=text)
+        note(text.getvalue(), nl=False)
+        sys.exit(exc.exit_code)
+    except click.Abort as exc:
+        if isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt):
+            note(INTERRUPTED)
+            sys.exit(130)
+        note("Aborted!")
+        sys.exit(1)
+    except OSError as exc:
+        if exc.errno != errno.EPIPE:
+            raise
+        # stdout closed early (| head): no message, and nothing more is written
+        drop_unwritable("stdout")
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

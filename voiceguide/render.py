@@ -181,12 +181,10 @@ def render(
         raise UsageError(PACE_AND_LENGTH)
     output = Path(output)
     check_output_path(output, force)
-    extra_files = [Path(p) for p in (cues, captions) if p]
-    for path in extra_files:
-        if path.exists() and not force:
-            raise UsageError(f"{path} already exists; use --force to overwrite it")
-        if not path.parent.is_dir():
-            raise UsageError(f"the folder of {path} does not exist; create it first")
+    # Every output gets the checks -o gets: a regular file (or nothing) there, a folder that takes a new file.
+    for path in (cues, captions):
+        if path:
+            check_output_path(Path(path), force, audio=False)
     if captions:
         caption_format(captions)
     if chapters not in (*CHAPTER_MODES, "none"):
@@ -194,9 +192,11 @@ def render(
     cover_png_bytes = load_cover(cover) if cover else None
     stems_dir = Path(stems) if stems else None
     if stems_dir is not None:
-        stems_dir.mkdir(parents=True, exist_ok=True)
-        for name in STEM_NAMES:
-            check_output_path(stems_dir / f"{name}.wav", force)
+        check_stems_folder(stems_dir, force)  # made only once the routine and its music have been accepted
+    refuse_shared_outputs(
+        [("the session (-o)", output), ("--cues", cues), ("--captions", captions)]
+        + [(f"--stems ({name}.wav)", stems_dir / f"{name}.wav") for name in STEM_NAMES if stems_dir is not None]
+    )
     if not -30.0 <= loudness_lufs <= -9.0:
         raise UsageError(f"--loudness {loudness_lufs:g} is out of range; use -30 to -9 LUFS (-16 is usual for speech)")
     cache = cache or ClipCache()
@@ -237,6 +237,11 @@ def render(
         if progress:
             progress("mix", written, mixer.total_frames)
 
+    if stems_dir is not None:
+        try:
+            stems_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"cannot create the --stems folder {stems_dir}: {exc.strerror or exc}") from None
     with atomic_output(output, replace=force) as tmp:
         if output.suffix.lower() == ".mp3":
             # Segments of the session mixed and encoded on every core, joined gaplessly.
@@ -259,6 +264,38 @@ def render(
 
 
 STEM_NAMES = ("voice", "music", "chimes")
+
+
+def check_stems_folder(folder: Path, force: bool) -> None:
+    """Refuse, before any work, a --stems folder that is a file or cannot be made, or stems that may not be replaced.
+
+    Nothing is created here: a render refused later (a routine problem) must leave no folder behind.
+    """
+    if os.path.lexists(folder) and not folder.is_dir():
+        raise UsageError(f"--stems {folder} is not a folder; give a folder name (it is made if missing)")
+    if folder.is_dir():
+        for name in STEM_NAMES:
+            check_output_path(folder / f"{name}.wav", force)
+        return
+    existing = next((p for p in folder.absolute().parents if os.path.lexists(p)), None)
+    if existing is None or not existing.is_dir():
+        raise UsageError(f"cannot make the --stems folder {folder}: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot make the --stems folder {folder}: {existing} is not writable")
+
+
+def refuse_shared_outputs(outputs: list[tuple[str, str | Path | None]]) -> None:
+    """Refuse, before any work, two outputs bound for one file (the later one would replace the earlier)."""
+    seen: dict[str, str] = {}
+    for label, path in outputs:
+        if not path:
+            continue
+        path = Path(path)
+        # The folder is resolved (symbolic links, '..'); the name is not: an output replaces a link, not its target.
+        key = os.path.normcase(os.path.join(os.path.realpath(path.parent if str(path.parent) else "."), path.name))
+        if key in seen:
+            raise UsageError(f"{seen[key]} and {label} name the same file, {path}: give each output its own name")
+        seen[key] = label
 # WAV has no chapter convention players share; the others get tags, cover art and chapters.
 TAGGED_FORMATS = (".mp3", ".m4a", ".flac", ".ogg", ".opus")
 

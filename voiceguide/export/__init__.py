@@ -25,17 +25,21 @@ WRITE_FAILURES = {
 }
 
 
-def check_output_path(path: Path, force: bool) -> None:
-    """Fail before any work is done if the output cannot or should not be written."""
+def check_output_path(path: Path, force: bool, audio: bool = True) -> None:
+    """Fail before any work is done if the output cannot or should not be written.
+
+    Every output gets these checks (`audio=False`: a cue sheet, captions, a plan, a routine: any suffix).
+    """
     suffix = path.suffix.lower()
-    if suffix not in ENCODERS:
+    if audio and suffix not in ENCODERS:
         raise UsageError(f"{path}: unsupported output format '{suffix or '(none)'}'; use one of: {', '.join(sorted(ENCODERS))}")
     if path.is_dir():
         raise UsageError(f"{path} is a folder; give a file name such as {path / 'session.mp3'}")
-    if path.exists() and not force:
-        raise UsageError(f"{path} already exists; use --force to overwrite it")
     if path.exists() and not path.is_file():
+        # A device (/dev/null), a FIFO or a socket is never replaced by a file, --force or not.
         raise UsageError(f"{path} exists and is not a regular file; give another output name")
+    if os.path.lexists(path) and not force:  # a dangling symbolic link too
+        raise UsageError(f"{path} already exists; use --force to overwrite it")
     folder = path.parent if str(path.parent) else Path(".")
     for parent in (folder, *folder.parents):
         if parent.exists() and not parent.is_dir():
@@ -70,7 +74,9 @@ def _remove(path: Path) -> None:
 def _publish(tmp_path: Path, path: Path, replace: bool) -> None:
     """Move the finished file into place; without `replace`, never over a file that appeared meanwhile."""
     if replace:
-        os.replace(tmp_path, path)
+        if path.exists() and not path.is_file():  # became a device or FIFO since the check: never replace it
+            raise UsageError(f"{path} exists and is not a regular file; nothing was written: give another output name")
+        os.replace(tmp_path, path)  # a symbolic link is replaced itself; its target is left alone
         return
     try:
         # A hard link fails if `path` exists, atomically: of two renders racing for one new name, one wins.
@@ -84,7 +90,7 @@ def _publish(tmp_path: Path, path: Path, replace: bool) -> None:
         if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK, errno.ENOSYS):
             raise
         # A file system without hard links (FAT, some network shares): check, then rename.
-        if path.exists():
+        if os.path.lexists(path):
             raise UsageError(f"{path} appeared while this was being made (another render?); use --force to overwrite it") from None
         os.replace(tmp_path, path)
     # (the temporary name is removed by atomic_output's cleanup)
