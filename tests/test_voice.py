@@ -112,7 +112,7 @@ def test_corrupt_cache_entry_is_resynthesised(fake_engine, tmp_path):
     cache = ClipCache(tmp_path)
     options = VoiceOptions()
     prepare_clips(["hello there"], fake_engine, options, cache)
-    key = clip_key("fake", "fake-1", None, options.rate_wpm, options.volume, "hello there")
+    key = clip_key("fake", "fake-1", None, options.rate_wpm, options.volume, "hello there", language=options.language)
     cache.path(key).write_bytes(b"RIFF garbage")
     clips, stats = prepare_clips(["hello there"], fake_engine, options, cache)
     assert stats.synthesized == 1 and clips["hello there"].frames > 0

@@ -251,3 +251,63 @@ def test_voice_list_is_asked_for_once_per_engine(monkeypatch):
     finally:
         engine.close()
     assert len(asked) == 1
+
+
+# ----- the clip cache keys on the voice that really speaks
+
+
+def test_german_routine_never_gets_the_english_clips(real_engine, tmp_path):
+    texts = ["Eins.", "Zwei.", "Drei."]
+    cache = ClipCache(tmp_path / "cache")  # empty, shared by the two languages
+    english, stats = prepare_clips(texts, real_engine, VoiceOptions(language="en"), cache)
+    assert stats.synthesized == 3
+    german, stats = prepare_clips(texts, real_engine, VoiceOptions(language="de"), cache)
+    assert stats.synthesized == 3 and stats.cached == 0
+    french, stats = prepare_clips(texts, real_engine, VoiceOptions(language="fr"), cache)
+    assert stats.synthesized == 3 and stats.cached == 0
+    # German and English really sound different: the clips differ.
+    assert any(english[t].frames != german[t].frames for t in texts)
+    # The same settings again: everything from the cache.
+    _, stats = prepare_clips(texts, real_engine, VoiceOptions(language="de"), cache)
+    assert stats.synthesized == 0 and stats.cached == 3
+    # A voice spelled another way that resolves to the same voice shares the clips.
+    _, stats = prepare_clips(texts, real_engine, VoiceOptions(voice="de-AT", language="de"), cache)
+    assert stats.cached == 3
+
+
+def test_spellings_of_one_voice_share_clips(real_engine, tmp_path):
+    cache = ClipCache(tmp_path / "cache")
+    text = "Breathe out slowly."
+    british = real_engine.resolved_voice(VoiceOptions(voice="en-gb"))
+    _, stats = prepare_clips([text], real_engine, VoiceOptions(voice="en-gb"), cache)
+    assert stats.synthesized == 1
+    for typed in ("EN_gb", british, "en-GB"):
+        _, stats = prepare_clips([text], real_engine, VoiceOptions(voice=typed), cache)
+        assert stats.cached == 1, typed
+    # No voice and language en is the US voice, named or not.
+    _, stats = prepare_clips([text], real_engine, VoiceOptions(), cache)
+    assert stats.synthesized == 1
+    _, stats = prepare_clips([text], real_engine, VoiceOptions(voice="en-us"), cache)
+    assert stats.cached == 1
+
+
+def test_render_english_then_german_synthesises_the_german(write_routine, tmp_path, fake_engine):
+    """Through the CLI, with the deterministic engine: the language alone must change the key."""
+    body = "music: none\nlead_in: 1s\nintro: Eins zwei drei.\nsections:\n  - title: A\n    steps:\n      - say: Vier fünf.\n        hold: 1s\n"
+    english = write_routine("title: E\n" + body, "en.yaml")
+    german = write_routine("title: G\nlanguage: de\n" + body, "de.yaml")
+    for routine, expected in ((english, 3), (german, 3), (german, 0)):  # intro, section title, step
+        fake_engine.calls.clear()
+        result = invoke("render", routine, "--engine", "fake", "-o", tmp_path / f"{routine.stem}.wav", "-q", "--force")
+        assert result.exit_code == 0, result.output
+        assert len(fake_engine.calls) == expected, (routine.name, fake_engine.calls)
+
+
+def test_cache_key_holds_language_and_resolved_voice():
+    from voiceguide.voice.cache import clip_key
+
+    base = clip_key("pyttsx3", "v1", "gmw/en-us", 150, 1.0, "hello", language="en")
+    assert clip_key("pyttsx3", "v1", "gmw/en-us", 150, 1.0, "hello", language="de") != base
+    assert clip_key("pyttsx3", "v1", "gmw/de", 150, 1.0, "hello", language="en") != base
+    # Spellings of one language are one key.
+    assert clip_key("pyttsx3", "v1", "gmw/en", 150, 1.0, "hi", language="en_GB") == clip_key("pyttsx3", "v1", "gmw/en", 150, 1.0, "hi", language="EN-gb")

@@ -87,11 +87,14 @@ def prepare_clips(
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[dict[str, ClipRef], ClipStats]:
     """Return a mix-ready clip (mono, `sample_rate`, on disk) for every text, synthesising only what the cache lacks."""
-    version = engine.version()
-    identity = engine.voice_identity(options)
-    if identity:
-        version = f"{version}/{identity}"
-    keys = {t: clip_key(engine.name, version, options.voice, options.rate_wpm, options.volume, t, options.pitch) for t in texts}
+    # Everything that changes the audio: the engine and its build, the voice it will really use (resolved
+    # from what was typed, or from the language: `en-gb` and `gmw/en` share clips, a German routine never
+    # gets the English ones), the language, rate, volume, pitch and the text. Cheap: no synthesis.
+    voice = engine.voice_identity(options)
+    keys = {
+        t: clip_key(engine.name, engine.version(), voice, options.rate_wpm, options.volume, t, options.pitch, language=options.language)
+        for t in texts
+    }
     clips: dict[str, ClipRef] = {}
     stats = ClipStats()
     missing = []

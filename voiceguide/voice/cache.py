@@ -1,4 +1,5 @@
-"""Content-addressed clip cache: one WAV per (engine, engine version, voice, rate, volume, text).
+"""Content-addressed clip cache: one WAV per (engine, engine version, resolved voice, language, rate, volume,
+pitch, text) and cache format.
 
 The cache is an optimisation, never a reason to fail: an entry that is truncated or garbage is dropped and
 synthesised again, a cache folder that cannot be written falls back to a private temporary folder (with a
@@ -18,7 +19,11 @@ import tempfile
 import warnings
 from pathlib import Path
 
-CACHE_FORMAT = 1
+from .resolve import normal
+
+# Part of every key: bump it whenever what a key means or how a stored clip is made changes, so older entries
+# are never served again (2: the voice is the engine's resolved voice id, and the language is in the key).
+CACHE_FORMAT = 2
 
 
 def default_cache_dir() -> Path:
@@ -30,12 +35,23 @@ def default_cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("voiceguide")) / "clips"
 
 
-def clip_key(engine: str, engine_version: str, voice: str | None, rate_wpm: int, volume: float, text: str, pitch: int | None = None) -> str:
+def clip_key(
+    engine: str,
+    engine_version: str,
+    voice: str | None,
+    rate_wpm: int,
+    volume: float,
+    text: str,
+    pitch: int | None = None,
+    language: str | None = None,
+) -> str:
+    """`voice` is what the engine resolved the options to (Engine.voice_identity), not the name as typed."""
     identity = {
         "format": CACHE_FORMAT,
         "engine": engine,
         "engine_version": engine_version,
         "voice": voice,
+        "language": normal(language) if language else None,
         "rate_wpm": rate_wpm,
         "volume": round(volume, 4),
         "text": text,
