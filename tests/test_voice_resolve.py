@@ -311,3 +311,19 @@ def test_cache_key_holds_language_and_resolved_voice():
     assert clip_key("pyttsx3", "v1", "gmw/de", 150, 1.0, "hello", language="en") != base
     # Spellings of one language are one key.
     assert clip_key("pyttsx3", "v1", "gmw/en", 150, 1.0, "hi", language="en_GB") == clip_key("pyttsx3", "v1", "gmw/en", 150, 1.0, "hi", language="EN-gb")
+
+
+def test_other_platforms_keep_the_system_voice_for_english_and_pick_one_for_other_languages(monkeypatch):
+    """SAPI5 / macOS: no voice and an English routine is the user's own default voice (None), as before."""
+    engine = pyttsx3_engine.Pyttsx3Engine()
+    engine._voice_list = MACOS
+    monkeypatch.setattr(pyttsx3_engine, "_is_espeak", lambda: False)
+    monkeypatch.setattr(pyttsx3_engine, "_WARNED", set())
+    assert engine.resolved_voice(VoiceOptions(language="en")) is None
+    assert engine.resolved_voice(VoiceOptions(language="en-GB")) is None
+    assert engine.resolved_voice(VoiceOptions(language="de-AT")) == "com.apple.voice.compact.de-DE.Anna"
+    assert engine.resolved_voice(VoiceOptions(voice="en_GB")) == "com.apple.voice.compact.en-GB.Daniel"
+    with pytest.warns(UserWarning, match="no pyttsx3 voice speaks the language 'fr'.*the system default"):
+        assert engine.resolved_voice(VoiceOptions(language="fr")) is None
+    with pytest.raises(UnknownVoiceError, match="did you mean 'Daniel'"):
+        engine.resolved_voice(VoiceOptions(voice="Danial"))

@@ -100,6 +100,10 @@ class Pyttsx3Engine(WorkerPoolEngine):
             if found is not None:
                 return f"{found.id}+{variant}"
             raise self._unknown_voice(voice, None)
+        if not _is_espeak() and normal(language).split("-")[0] == DEFAULT_LANGUAGE:
+            # SAPI5 and macOS list novelty voices among the English ones; the user's own default voice is the
+            # right one for an English routine, as it always was.
+            return None
         found = resolve_language(_default_language(language), voices)
         if found is not None:
             return found.id
