@@ -30,7 +30,7 @@ def test_durations(value, seconds):
     assert parse_duration(value) == seconds
 
 
-@pytest.mark.parametrize("value", ["abc", "1x", "", "s", True, [1], "1:75:00x"])
+@pytest.mark.parametrize("value", ["abc", "1x", "", "s", True, [1], "1:75:00x", "1:60", "1:60:00", "0x10", "1_000", "１０s", "1e3"])
 def test_bad_durations(value):
     with pytest.raises(ValueError):
         parse_duration(value)

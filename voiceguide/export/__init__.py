@@ -33,6 +33,25 @@ def check_output_path(path: Path, force: bool, audio: bool = True) -> None:
     suffix = path.suffix.lower()
     if audio and suffix not in ENCODERS:
         raise UsageError(f"{path}: unsupported output format '{suffix or '(none)'}'; use one of: {', '.join(sorted(ENCODERS))}")
+    for part in path.parts:
+        try:
+            size = len(os.fsencode(part))
+        except UnicodeEncodeError:
+            raise UsageError(f"cannot write {path!r}: it holds characters no file name can have here") from None
+        if size > NAME_MAX_BYTES:
+            raise UsageError(f"cannot write {path}: a file or folder name in it is longer than {NAME_MAX_BYTES} bytes; shorten it")
+    try:
+        _check_output_place(path, force)
+    except OSError as exc:
+        # ENAMETOOLONG (the whole path), ELOOP (symbolic links in a circle), EACCES on a folder on the way, ...
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+# The longest file or folder name most file systems take.
+NAME_MAX_BYTES = 255
+
+
+def _check_output_place(path: Path, force: bool) -> None:
     if path.is_dir():
         raise UsageError(f"{path} is a folder; give a file name such as {path / 'session.mp3'}")
     if path.exists() and not path.is_file():
