@@ -666,16 +666,22 @@ def test_cache_that_fails_mid_run_falls_back_with_a_warning(write_routine, tmp_p
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the stand-in cache goes
 
-    real_replace = os.replace
+    real_replace, real_link = os.replace, os.link
 
-    def full_disk(src, dst, *args, **kwargs):
-        if str(dst).startswith(str(isolated_cache)):
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_replace(src, dst, *args, **kwargs)
+    def full_disk(real):
+        def store(src, dst, *args, **kwargs):
+            if str(dst).startswith(str(isolated_cache)):
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real(src, dst, *args, **kwargs)
 
-    monkeypatch.setattr(cache_module.os, "replace", full_disk)
+        return store
+
+    # Entries are stored by link (or by rename where links are not supported): both fail on a full disk.
+    monkeypatch.setattr(cache_module.os, "replace", full_disk(real_replace))
+    monkeypatch.setattr(cache_module.os, "link", full_disk(real_link))
     result = invoke("render", write_routine(SMALL_ROUTINE), "-o", tmp_path / "s.wav", "--engine", "fake")
     monkeypatch.setattr(cache_module.os, "replace", real_replace)
+    monkeypatch.setattr(cache_module.os, "link", real_link)
     assert result.exit_code == 0, result.output
     assert "warning: clip cache" in result.output and "No space left on device" in result.output
     assert soundfile.info(str(tmp_path / "s.wav")).duration > 10

@@ -268,7 +268,14 @@ def test_a_loop_is_decoded_once_and_rebuilt_when_damaged(tmp_path, monkeypatch):
     with open(stored, "r+b") as f:
         f.truncate(stored.stat().st_size // 2)
     assert np.array_equal(_read_all(music.open_loop(path, SR, tmp_path)), first)
-    assert stored.stat().st_size == 16 + 4 * (len(first) + music._fade_frames(len(first) + int(2 * SR), SR))
+    size = 16 + 4 * (len(first) + music._fade_frames(len(first) + int(2 * SR), SR)) + music.LOOP_DIGEST_BYTES
+    assert stored.stat().st_size == size
+    # The right length but altered samples (random bytes in the body): the digest tells, so it is made again.
+    with open(stored, "r+b") as f:
+        f.seek(size // 2)
+        f.write(np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    assert np.array_equal(_read_all(music.open_loop(path, SR, tmp_path)), first)
+    assert stored.stat().st_size == size
     # No usable cache: an anonymous temporary file, the same loop.
     assert np.array_equal(_read_all(music.open_loop(path, SR, None)), first)
 

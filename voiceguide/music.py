@@ -27,8 +27,10 @@ LOOP_CROSSFADE_S = 2.0
 # A loop is kept as 16-bit stereo; one step is this much of full scale, so a hot file up to +6 dBFS still
 # fits. The steps are 90 dB below full scale, under a bed that plays 10 dB and more below the voice.
 LOOP_UNIT = 2.0 / 32767
-LOOP_MAGIC = b"VGLOOP1\0"
+LOOP_MAGIC = b"VGLOOP2\0"
 LOOP_HEADER_BYTES = 16  # magic, then the frame count (uint64 LE); 16-bit stereo frames follow
+# Then a digest of the header and frames: a loop file whose samples were altered is made again, never played.
+LOOP_DIGEST_BYTES = 32
 MIN_TRACK_S = 1.0
 MIN_RATE_HZ, MAX_RATE_HZ = 8000, 384000  # sample rates a music file may have
 BLOCK_FRAMES = 1 << 16  # frames decoded at a time (fewer for files with many channels)
@@ -400,10 +402,23 @@ def open_loop(path: Path, sample_rate: int, cache_dir: Path | None) -> Loop:
 def _open_loop_fd(fd: int, sample_rate: int) -> Loop:
     header = os.pread(fd, LOOP_HEADER_BYTES, 0)
     total = int.from_bytes(header[8:16], "little") if header[:8] == LOOP_MAGIC else -1
-    if total < 1 or os.fstat(fd).st_size != LOOP_HEADER_BYTES + total * 4:
+    body = LOOP_HEADER_BYTES + total * 4
+    if (
+        total < 1
+        or os.fstat(fd).st_size != body + LOOP_DIGEST_BYTES
+        or os.pread(fd, LOOP_DIGEST_BYTES, body) != _loop_digest(fd, body)
+    ):
         os.close(fd)
         raise ValueError("not a complete loop file")
     return Loop(total - _fade_frames(total, sample_rate), fd=fd)
+
+
+def _loop_digest(fd: int, size: int) -> bytes:
+    """Digest of the first `size` bytes of a loop file, read a megabyte at a time (memory stays flat)."""
+    h = hashlib.blake2b(digest_size=LOOP_DIGEST_BYTES)
+    for offset in range(0, size, 1 << 20):
+        h.update(os.pread(fd, min(1 << 20, size - offset), offset))
+    return h.digest()
 
 
 def _fade_frames(total: int, sample_rate: int) -> int:
@@ -433,6 +448,10 @@ def _write_loop(path: Path, sample_rate: int, out: BinaryIO) -> None:
     # The header goes in last: a file cut short by a crash or a full disk never passes for a loop.
     out.seek(0)
     out.write(LOOP_MAGIC + total.to_bytes(8, "little"))
+    out.flush()
+    body = LOOP_HEADER_BYTES + total * 4
+    out.seek(body)
+    out.write(_loop_digest(out.fileno(), body))
     out.flush()
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import errno
 import os
-import secrets
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from .. import stale
 from ..errors import OutputError, UsageError
 from .encoders import ENCODERS, Encoder, encode_blocks, open_encoder
 
@@ -122,13 +122,15 @@ def atomic_output(path: Path, replace: bool = True) -> Iterator[Path]:
     With `replace=False` (no --force), a file that appeared at `path` while the block ran is kept and the
     new one dropped (UsageError), so two commands racing for one new output cannot both succeed.
 
-    The temporary file (".NAME.RANDOM.part") is removed whatever happens: an exception, Ctrl-C or SIGTERM
+    The temporary file (".NAME.PID-RANDOM.part") is removed whatever happens: an exception, Ctrl-C or SIGTERM
     (voiceguide's CLI turns SIGTERM into KeyboardInterrupt). So `path` holds either its previous content or
-    the complete new file. Write failures such as a full disk become OutputError.
+    the complete new file. Write failures such as a full disk become OutputError. Only SIGKILL (or a power
+    cut) can leave a temporary behind; the next write of the same output removes it once its maker is gone.
     """
     folder = path.parent if str(path.parent) else Path(".")
+    stale.sweep(folder, stale.temp_pattern(f".{path.name}.", ".part"))
     # The name is chosen before the file exists, so no moment has a file on disk that `finally` does not know.
-    tmp_path = folder / f".{path.name}.{secrets.token_hex(4)}.part"
+    tmp_path = folder / f".{path.name}.{stale.temp_tag()}.part"
     try:
         try:
             fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

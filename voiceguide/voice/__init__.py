@@ -107,6 +107,7 @@ def prepare_clips(
             clips[text] = ClipRef.measure(path, sample_rate, options.preset)
             stats.cached += 1
         except EngineError:
+            cache.discard(keys[text])  # unusable as stored: synthesise it afresh
             missing.append(text)
     done = len(clips)
     if progress:

@@ -1,29 +1,45 @@
 """Content-addressed clip cache: one WAV per (engine, engine version, resolved voice, language, rate, volume,
 pitch, text) and cache format.
 
-The cache is an optimisation, never a reason to fail: an entry that is truncated or garbage is dropped and
-synthesised again, a cache folder that cannot be written falls back to a private temporary folder (with a
-warning) that is removed when the process ends, and renders running at once share it safely (entries appear
-by atomic rename, so a reader sees a whole clip or none).
+The cache is an optimisation, never a reason to fail: an entry that is truncated, garbage or altered is
+dropped and synthesised again (each WAV carries a digest of its own content, checked on every read), a
+cache folder that cannot be written (read-only, or a full disk: the probe writes real bytes) falls back to a
+private temporary folder (with a warning) that is removed when the process ends, and renders running at once
+share it safely: entries appear by atomic link, the first complete one stays, so a reader sees one whole clip
+or none. Temporaries of killed processes are removed by later runs (voiceguide.stale).
 """
 
 from __future__ import annotations
 
 import atexit
+import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import struct
 import tempfile
 import warnings
 from pathlib import Path
 
+from .. import stale
 from .resolve import normal
 
 # Part of every key: bump it whenever what a key means or how a stored clip is made changes, so older entries
-# are never served again (2: the voice is the engine's resolved voice id, and the language is in the key).
-CACHE_FORMAT = 2
+# are never served again (2: the voice is the engine's resolved voice id, and the language is in the key;
+# 3: every WAV is sealed with a digest chunk).
+CACHE_FORMAT = 3
+# A RIFF chunk appended to each stored WAV: a digest of everything before it. WAV readers skip unknown chunks.
+SEAL_ID = b"vgck"
+SEAL_BYTES = 32
+# What the write probe writes: enough that a full disk refuses it (an empty file needs no blocks at all).
+PROBE_BYTES = 256 * 1024
+# Temporary names in the cache, each with its maker's pid: scratch folders of the engines' WAVs, processed
+# clips being written (voice.clips), music loops and their energies being written (music).
+_SCRATCH = re.compile(r"\.tmp-(?P<pid>\d+)-.+")
+_PROCESSED_TEMP = re.compile(r"\..+\.(?P<pid>\d+)-[0-9a-f]+\.tmp")
+_MUSIC_TEMP = re.compile(r".*?\.(?P<pid>\d+)(?:\.\d+\.tmp|\.tmp\.npy)")
 
 
 def default_cache_dir() -> Path:
@@ -83,6 +99,49 @@ def wav_is_complete(path: Path) -> bool:
         return False
 
 
+def _chunks(data: bytes):
+    """(id, start, size) of each chunk of a RIFF/WAVE file's bytes, up to the first that does not fit."""
+    position = 12
+    while position + 8 <= len(data):
+        chunk_id, size = struct.unpack_from("<4sI", data, position)
+        if position + 8 + size > len(data):
+            return
+        yield chunk_id, position, size
+        position += 8 + size + (size & 1)
+
+
+def _digest(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=SEAL_BYTES).digest()
+
+
+def seal_wav(path: Path) -> None:
+    """Append the digest chunk to a complete WAV (in place; the file is still private to the caller)."""
+    data = path.read_bytes()
+    body = data + b"\0" * (len(data) % 2)  # chunks start on even bytes (a missing pad byte after odd data)
+    sealed = bytearray(body) + SEAL_ID + struct.pack("<I", SEAL_BYTES) + _digest(body[12:])
+    struct.pack_into("<I", sealed, 4, len(sealed) - 8)
+    path.write_bytes(bytes(sealed))
+
+
+def wav_is_sealed(path: Path) -> bool:
+    """A complete WAV whose last chunk is our digest of everything before it: not truncated, not altered."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return False
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return False
+    chunks = list(_chunks(data))
+    if len(chunks) < 3 or chunks[-1][0] != SEAL_ID or chunks[-1][2] != SEAL_BYTES:
+        return False
+    seal_at = chunks[-1][1]
+    ids = {c[0] for c in chunks[:-1]}
+    if b"fmt " not in ids or not any(c[0] == b"data" and c[2] > 0 for c in chunks):
+        return False
+    return data[seal_at + 8 : seal_at + 8 + SEAL_BYTES] == _digest(data[12:seal_at])
+
+
 def _private_dir() -> Path:
     """A temporary folder for this process only, removed when it exits."""
     folder = Path(tempfile.mkdtemp(prefix="voiceguide-clips-"))
@@ -95,10 +154,21 @@ class ClipCache:
         self.root = Path(root) if root is not None else default_cache_dir()
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            probe = tempfile.NamedTemporaryFile(dir=self.root, prefix=".probe-", delete=True)  # noqa: SIM115
-            probe.close()
+            with tempfile.NamedTemporaryFile(dir=self.root, prefix=".probe-", delete=True) as probe:
+                probe.write(bytes(PROBE_BYTES))
+                probe.flush()
         except OSError as exc:
             self._fall_back(exc)
+        else:
+            self._sweep()
+
+    def _sweep(self) -> None:
+        """Remove what killed renders left here (scratch folders, half-written processed clips and loops)."""
+        stale.sweep(self.root, _SCRATCH)
+        for name in ("music", *(f"{i:02x}" for i in range(256))):
+            folder = self.root / name
+            if folder.is_dir():
+                stale.sweep(folder, _MUSIC_TEMP if name == "music" else _PROCESSED_TEMP)
 
     def _fall_back(self, exc: OSError) -> None:
         previous = self.root
@@ -119,20 +189,38 @@ class ClipCache:
                 return None
         except OSError:
             return None
-        if wav_is_complete(path):
+        if wav_is_sealed(path):
             return path
-        # Truncated or garbage entry: drop it so it is synthesised again (another render may already have).
-        try:
-            path.unlink(missing_ok=True)
-        except OSError:
-            pass
+        # Truncated, altered or garbage entry: drop it so it is synthesised again (another render may already have).
+        self.discard(key)
         return None
 
+    def discard(self, key: str) -> None:
+        """Forget an entry and what was derived from it (a clip that turned out unusable)."""
+        path = self.path(key)
+        for stale_file in [path, *path.parent.glob(f"{key}.*.npz")]:
+            try:
+                stale_file.unlink(missing_ok=True)
+            except OSError:
+                pass
+
     def put(self, key: str, source: Path) -> Path:
+        """Store the engine's WAV `source` under `key`; return the stored entry (which may be another render's:
+        the first complete entry stays, so a clip never changes under a render that is measuring or mixing it)."""
         target = self.path(key)
         try:
+            seal_wav(source)
             target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(source, target)  # atomic: readers see the whole clip or none
+            try:
+                os.link(source, target)  # atomic, and never over an entry another render just stored
+            except FileExistsError:
+                if not wav_is_sealed(target):
+                    os.replace(source, target)
+            except OSError as exc:
+                if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK, errno.ENOSYS):
+                    raise
+                os.replace(source, target)  # a file system without hard links: readers still see whole clips
+            source.unlink(missing_ok=True)
             return target
         except OSError as exc:
             # The cache went bad mid-run (disk full, folder removed or made read-only): keep going without it.
@@ -145,7 +233,7 @@ class ClipCache:
     def scratch_dir(self) -> tempfile.TemporaryDirectory:
         # Same filesystem as the cache, so put() is a rename, not a copy.
         try:
-            return tempfile.TemporaryDirectory(dir=self.root, prefix=".tmp-")
+            return tempfile.TemporaryDirectory(dir=self.root, prefix=f".tmp-{os.getpid()}-")
         except OSError as exc:
             self._fall_back(exc)
-            return tempfile.TemporaryDirectory(dir=self.root, prefix=".tmp-")
+            return tempfile.TemporaryDirectory(dir=self.root, prefix=f".tmp-{os.getpid()}-")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import zipfile
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ import soxr
 from ..dsp import biquad_highpass, biquad_lowpass, cached_ir, fir_filter
 
 from ..errors import EngineError
+from ..stale import temp_tag
 from ..loudness import clip_levels, hop_energies, true_peak
 
 # Relative to the clip's own peak, so quiet and loud voices trim alike.
@@ -103,7 +105,32 @@ def load_clip(path: Path, sample_rate: int, preset: str = "plain") -> np.ndarray
 
 
 # Bump when polish() or anything else that shapes a mix-ready clip changes: processed clips are cached.
-PROCESS_VERSION = 2  # 2: per-block K-weighted energies and peaks for the limiter-aware level
+# 2: per-block K-weighted energies and peaks for the limiter-aware level; 3: digests of the stored arrays.
+PROCESS_VERSION = 3
+_SMALL = ("frames", "peak", "hops", "block_energy", "block_peak")
+_LARGE = ("samples", "peaks")
+
+
+def _digest(arrays: list[np.ndarray]) -> np.ndarray:
+    """A digest of arrays' shapes, types and bytes, stored beside them: a processed clip whose arrays were
+    altered (random bytes, garbage arrays of the right shape, frames=1e11) is processed again, never played."""
+    h = hashlib.blake2b(digest_size=16)
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        h.update(f"{array.dtype.str}{array.shape}".encode())
+        h.update(array.tobytes())
+    return np.frombuffer(h.digest(), dtype=np.uint8)
+
+
+def _verified(stored, names: tuple[str, ...], digest_name: str) -> dict[str, np.ndarray] | None:
+    """The named arrays of an opened .npz if its digest matches them, else None."""
+    try:
+        arrays = {name: stored[name] for name in names}
+        if not np.array_equal(stored[digest_name], _digest([arrays[n] for n in names])):
+            return None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+    return arrays
 
 
 def _processed_path(source: Path, sample_rate: int, preset: str) -> Path:
@@ -131,20 +158,24 @@ class ClipRef:
         processed = _processed_path(path, sample_rate, preset)
         try:
             with np.load(processed) as stored:  # only the small arrays are read here
-                # Entries from before "peak" was stored have it in their per-sample peaks.
-                peak = stored["peak"] if "peak" in stored.files else np.max(stored["peaks"])
-                return cls(path, sample_rate, preset, int(stored["frames"]), stored["hops"], float(peak))
+                small = _verified(stored, _SMALL, "small_digest")
+            if small is not None:
+                return cls(path, sample_rate, preset, int(small["frames"]), small["hops"], float(small["peak"]))
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             pass
         samples = load_clip(path, sample_rate, preset)
         peaks = true_peak(samples).astype(np.float32)
         hops, block_energy, block_peak = clip_levels(samples, peaks, sample_rate)
-        tmp = processed.with_name(f".{processed.name}.{os.getpid()}.tmp")
+        tmp = processed.with_name(f".{processed.name}.{temp_tag()}.tmp")
         try:
+            arrays = dict(
+                samples=samples, peaks=peaks, hops=hops, frames=np.asarray(len(samples)), peak=np.asarray(peaks.max()),
+                block_energy=block_energy, block_peak=block_peak,
+            )
             with open(tmp, "wb") as f:
                 np.savez(
-                    f, samples=samples, peaks=peaks, hops=hops, frames=len(samples), peak=peaks.max(),
-                    block_energy=block_energy, block_peak=block_peak,
+                    f, **arrays, small_digest=_digest([arrays[n] for n in _SMALL]),
+                    large_digest=_digest([arrays[n] for n in _LARGE]),
                 )
             os.replace(tmp, processed)
         except OSError:
@@ -158,8 +189,9 @@ class ClipRef:
         warm render need not load the samples to foresee the limiter."""
         try:
             with np.load(_processed_path(self.path, self.sample_rate, self.preset)) as stored:
-                if "block_energy" in stored.files:
-                    return stored["block_energy"], stored["block_peak"]
+                small = _verified(stored, _SMALL, "small_digest")
+            if small is not None and int(small["frames"]) == self.frames:
+                return small["block_energy"], small["block_peak"]
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             pass
         samples, peaks = self.load()
@@ -169,12 +201,16 @@ class ClipRef:
         """Samples and their per-sample true peaks (None when they must be computed)."""
         try:
             with np.load(_processed_path(self.path, self.sample_rate, self.preset)) as stored:
-                samples, peaks = stored["samples"], stored["peaks"]
-            if len(samples) == self.frames and len(peaks) == self.frames:
-                return samples, peaks
+                large = _verified(stored, _LARGE, "large_digest")
+            if large is not None and len(large["samples"]) == self.frames and len(large["peaks"]) == self.frames:
+                return large["samples"], large["peaks"]
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             pass
-        return load_clip(self.path, self.sample_rate, self.preset), None
+        # Processed again from the (sealed) WAV; held to the length the plan was laid out with, whatever happens.
+        samples = load_clip(self.path, self.sample_rate, self.preset)
+        if len(samples) != self.frames:
+            samples = np.pad(samples[: self.frames], (0, max(0, self.frames - len(samples))))
+        return samples, None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,192 @@
+"""The clip cache under faults (issue 13): a full disk, entries altered in place, temporaries of killed
+processes, two renders storing one clip. The cache may cost time, never the session."""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+import time
+import wave
+
+import numpy as np
+import pytest
+import soundfile
+
+import voiceguide
+from voiceguide import stale
+from voiceguide.voice import cache as cache_module
+from voiceguide.voice.cache import ClipCache, seal_wav, wav_is_sealed
+
+from .conftest import SMALL_ROUTINE, invoke, write_fake_speech
+
+
+def _render(routine, out, fake_engine, cache_dir):
+    result = voiceguide.render(routine, out, engine="fake", cache=ClipCache(cache_dir), force=True)
+    samples, _ = soundfile.read(str(out), dtype="float32")
+    return result, samples
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+@pytest.fixture
+def first_render(write_routine, fake_engine, tmp_path):
+    routine = write_routine(SMALL_ROUTINE)
+    cache_dir = tmp_path / "cache"
+    result, samples = _render(routine, tmp_path / "first.wav", fake_engine, cache_dir)
+    assert result.clips_synthesized > 3
+    return routine, cache_dir, samples
+
+
+def test_a_wav_with_random_bytes_inside_is_synthesised_again(first_render, fake_engine, tmp_path):
+    routine, cache_dir, first = first_render
+    wavs = sorted(cache_dir.rglob("*.wav"))
+    victim = wavs[len(wavs) // 2]
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 64] = np.random.default_rng(3).integers(0, 256, 64, dtype=np.uint8).tobytes()
+    victim.write_bytes(bytes(data))  # still a well-formed WAV of the same length: only the digest can tell
+    assert not wav_is_sealed(victim)
+    result, again = _render(routine, tmp_path / "again.wav", fake_engine, cache_dir)
+    assert result.clips_synthesized == 1
+    assert np.array_equal(again, first)
+
+
+@pytest.mark.parametrize("damage", ["garbage-samples", "huge-frames", "garbage-hops"])
+def test_a_processed_clip_with_altered_arrays_is_processed_again(damage, first_render, fake_engine, tmp_path):
+    routine, cache_dir, first = first_render
+    for npz in cache_dir.rglob("*.npz"):
+        with np.load(npz) as stored:
+            arrays = {name: stored[name] for name in stored.files}
+        rng = np.random.default_rng(5)
+        if damage == "garbage-samples":
+            arrays["samples"] = rng.uniform(-1, 1, arrays["samples"].shape).astype(arrays["samples"].dtype)
+        elif damage == "huge-frames":
+            arrays["frames"] = np.asarray(10**11)
+        else:
+            arrays["hops"] = rng.uniform(0, 1, arrays["hops"].shape).astype(arrays["hops"].dtype)
+        with open(npz, "wb") as f:
+            np.savez(f, **arrays)  # the stored digests are kept: they no longer match
+    result, again = _render(routine, tmp_path / "again.wav", fake_engine, cache_dir)
+    assert result.clips_synthesized == 0  # the WAVs are intact: only the processing is redone
+    assert np.array_equal(again, first)
+
+
+def test_the_first_complete_entry_stays(tmp_path):
+    """Two renders storing one clip: the second keeps the first's, so a clip never changes under a reader."""
+    cache = ClipCache(tmp_path / "cache")
+    key = "ab" + "0" * 62
+    first, second = tmp_path / "1.wav", tmp_path / "2.wav"
+    write_fake_speech(first, "one two", 150, 1.0)
+    write_fake_speech(second, "one two three", 150, 1.0)
+    stored = cache.put(key, first)
+    before = stored.read_bytes()
+    assert cache.put(key, second) == stored
+    assert stored.read_bytes() == before and wav_is_sealed(stored)
+    assert not first.exists() and not second.exists()
+    assert cache.get(key) == stored
+
+
+def test_a_sealed_wav_is_still_a_wav(tmp_path):
+    path = tmp_path / "c.wav"
+    write_fake_speech(path, "a few words here", 150, 1.0)
+    plain, rate = soundfile.read(str(path))
+    seal_wav(path)
+    assert wav_is_sealed(path)
+    with wave.open(str(path)) as w:
+        assert w.getnframes() == len(plain)
+    sealed, _ = soundfile.read(str(path))
+    assert np.array_equal(sealed, plain)
+    with open(path, "r+b") as f:  # cut short
+        f.truncate(path.stat().st_size - 10)
+    assert not wav_is_sealed(path)
+
+
+def test_a_full_disk_is_found_by_the_probe_and_the_render_goes_on(write_routine, fake_engine, tmp_path, monkeypatch):
+    """An empty probe file needs no blocks, so a full disk passed it; the probe now writes real bytes."""
+    import tempfile
+
+    real = tempfile.NamedTemporaryFile
+    full_dir = tmp_path / "full-cache"
+
+    class FullDisk:
+        def __init__(self, handle):
+            self.handle = handle
+
+        def write(self, data):
+            if data:
+                raise OSError(errno.ENOSPC, "No space left on device")
+
+        def flush(self):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+    def probe(*args, **kwargs):
+        handle = real(*args, **kwargs)
+        return FullDisk(handle) if str(kwargs.get("dir", "")).startswith(str(full_dir)) else handle
+
+    monkeypatch.setattr(cache_module.tempfile, "NamedTemporaryFile", probe)
+    monkeypatch.setenv("VOICEGUIDE_CACHE_DIR", str(full_dir))
+    result = invoke("render", write_routine(SMALL_ROUTINE), "-o", tmp_path / "s.wav", "--engine", "fake")
+    assert result.exit_code == 0, result.output
+    assert "warning: clip cache" in result.output and "No space left on device" in result.output
+    assert soundfile.info(str(tmp_path / "s.wav")).duration > 10
+    assert not list(full_dir.rglob("*.wav"))  # nothing went to the full disk
+
+
+def test_temporaries_of_killed_processes_are_removed_and_live_ones_kept(first_render, fake_engine, tmp_path):
+    routine, cache_dir, _ = first_render
+    dead = _dead_pid()
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        time.sleep(0.1)
+        subdir = next(p for p in cache_dir.iterdir() if p.is_dir() and len(p.name) == 2)
+        (cache_dir / "music").mkdir(exist_ok=True)
+        left = {
+            "scratch": cache_dir / f".tmp-{dead}-k2j3h4",
+            "processed": subdir / f".x.plain.44100.v3.npz.{dead}-0a1b2c3d.tmp",
+            "loop": cache_dir / "music" / f".abc.loop2.s16.{dead}.140001.tmp",
+            "hops": cache_dir / "music" / f"abc.{dead}.tmp.npy",
+            "part": tmp_path / f".again.wav.{dead}-00ff00ff.part",
+        }
+        kept = {
+            "live-scratch": cache_dir / f".tmp-{alive.pid}-aaaa",
+            "live-part": tmp_path / f".again.wav.{alive.pid}-0badcafe.part",
+            "other-output": tmp_path / f".other.wav.{dead}-00ff00ff.part",  # not this output's: left alone
+            "not-ours": cache_dir / "notes.txt",
+        }
+        for path in [*left.values(), *kept.values()]:
+            if "scratch" in path.name or path.name.startswith(".tmp-"):
+                path.mkdir()
+                (path / "clip.wav").write_bytes(b"x" * 100)
+            else:
+                path.write_bytes(b"x" * 100)
+        _render(routine, tmp_path / "again.wav", fake_engine, cache_dir)
+        for name, path in left.items():
+            assert not path.exists(), name
+        for name, path in kept.items():
+            assert path.exists(), name
+    finally:
+        alive.kill()
+        alive.wait()
+
+
+def test_a_reused_pid_does_not_keep_a_temporary_for_ever(tmp_path):
+    """The pid now belongs to a process that started after the file was written: its maker is gone."""
+    path = tmp_path / f".s.mp3.{os.getppid()}-abcdef01.part"
+    path.write_bytes(b"x")
+    long_ago = time.time() - 10 * 365 * 86400
+    os.utime(path, (long_ago, long_ago))
+    if stale._process_start_s(os.getppid()) is None:
+        pytest.skip("process start times are not known on this system")
+    assert stale.sweep(tmp_path, stale.temp_pattern(".s.mp3.", ".part")) == 1
+    assert not path.exists()
