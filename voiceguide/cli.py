@@ -562,7 +562,8 @@ def voices_cmd(language, engine):
         if not voices:
             raise UsageError(f"no installed voice for language '{language}'")
     for v in sorted(voices, key=lambda v: (v.engine, v.id)):
-        show(f"{v.engine:<8} {v.id:<28} {', '.join(v.languages):<16} {v.name}")
+        # Languages last: espeak lists several for one voice (en-gb-x-rp, en-gb, en), which no column fits.
+        show(f"{v.engine:<8} {v.id:<28} {v.name:<34} {', '.join(v.languages)}")
 
 
 def main() -> None:
