@@ -154,3 +154,19 @@ def test_say_refuses_control_characters(text, fake_engine, tmp_path):
     result = invoke("say", text, "-o", tmp_path / "s.wav", "--engine", "fake")
     assert_clean_failure(result, 2)
     assert "control character" in result.output and fake_engine.calls == []
+
+
+# --- paths from the environment -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variable", ["VOICEGUIDE_CACHE_DIR", "VOICEGUIDE_PIPER_VOICES"])
+def test_an_unknown_user_in_a_path_variable_is_bad_input(variable, write_routine, monkeypatch, tmp_path):
+    monkeypatch.setenv(variable, "~nosuchuser-voiceguide/x")
+    args = ("voices", "--engine", "piper") if variable == "VOICEGUIDE_PIPER_VOICES" else (
+        "render", write_routine(SMALL_ROUTINE), "-o", tmp_path / "s.wav", "--engine", "pyttsx3")
+    if variable == "VOICEGUIDE_PIPER_VOICES":
+        pytest.importorskip("piper")
+    result = invoke(*args)
+    assert_clean_failure(result, 2)
+    assert f"{variable}=~nosuchuser-voiceguide/x starts with ~nosuchuser-voiceguide" in result.output
+    assert not (tmp_path / "s.wav").exists()

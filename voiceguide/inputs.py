@@ -9,7 +9,9 @@ each), and opening a FIFO that nobody writes blocks forever; so the kind is chec
 from __future__ import annotations
 
 import os
+import re
 import stat
+import unicodedata
 from pathlib import Path
 
 
@@ -64,3 +66,62 @@ def read_capped(path: str | Path, max_bytes: int) -> bytes:
         return b"".join(chunks)
     finally:
         os.close(fd)
+
+
+def _shown(text: str, limit: int = 24) -> str:
+    """`text` for a message: control characters escaped, a 5,000-digit number shown by its start and length."""
+    if any(unicodedata.category(ch)[0] == "C" or ch in "\u2028\u2029" for ch in text):
+        text = "".join(
+            (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+            if unicodedata.category(ch)[0] == "C" or ch in "\u2028\u2029" else ch
+            for ch in text
+        )
+    return text if len(text) <= limit else f"{text[:12]}... ({len(text)} characters)"
+
+
+# The longest file or folder name most file systems take (NAME_MAX), and the longest path (PATH_MAX, Linux).
+MAX_NAME_BYTES = 255
+MAX_PATH_BYTES = 4095
+
+
+def user_path(text: str | Path, base: Path | None = None) -> Path:
+    """A path as the user wrote it: '~' and '~user' expanded, relative to `base` when given.
+
+    ValueError (a message without the path itself) when it cannot name a file on this computer: an unknown
+    '~user' or no home folder, a NUL character, a name longer than the file system allows.
+    """
+    raw = str(text)
+    if "\0" in raw:
+        raise ValueError("contains a NUL character")
+    try:
+        path = Path(raw).expanduser()
+    except RuntimeError:
+        user = re.split(r"[/\\]", raw, maxsplit=1)[0]
+        if user == "~":
+            raise ValueError("starts with ~ but the home folder cannot be determined here: write the full path") from None
+        raise ValueError(f"starts with {_shown(user, 40)}, but there is no user '{_shown(user[1:], 40)}' on this computer: write the full path") from None
+    if base is not None and not path.is_absolute():
+        path = base / path
+    for part in path.parts:
+        if len(part.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
+            which = f" ('{_shown(part, 30)}')" if part != raw else ""
+            raise ValueError(f"has a name longer than {MAX_NAME_BYTES} bytes{which}: shorten it")
+    if len(str(path).encode("utf-8", "surrogateescape")) > MAX_PATH_BYTES:
+        raise ValueError(f"is longer than {MAX_PATH_BYTES} bytes: use a shorter path")
+    return path
+
+
+def path_kind(path: Path) -> str | None:
+    """'file', 'folder', 'other' or None (nothing there); OSError for what stat cannot answer (a loop, EACCES)."""
+    import errno
+    import stat as stat_module
+
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return None
+        raise
+    if stat_module.S_ISREG(mode):
+        return "file"
+    return "folder" if stat_module.S_ISDIR(mode) else "other"

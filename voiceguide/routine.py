@@ -13,7 +13,7 @@ from typing import Any, Callable
 import yaml
 
 from .errors import Problem, RoutineError
-from .inputs import NotReadable, read_capped
+from .inputs import MAX_NAME_BYTES, MAX_PATH_BYTES, NotReadable, _shown, path_kind, read_capped, user_path  # noqa: F401 - re-exported
 from .library import builtin_routines, builtin_tracks
 
 DEFAULT_STROKE_S = 2.5
@@ -213,63 +213,6 @@ def _looks_numeric(text: str) -> bool:
         return False
 
 
-def _shown(text: str, limit: int = 24) -> str:
-    """`text` for a message: control characters escaped, a 5,000-digit number shown by its start and length."""
-    if any(unicodedata.category(ch)[0] == "C" or ch in "\u2028\u2029" for ch in text):
-        text = "".join(
-            (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
-            if unicodedata.category(ch)[0] == "C" or ch in "\u2028\u2029" else ch
-            for ch in text
-        )
-    return text if len(text) <= limit else f"{text[:12]}... ({len(text)} characters)"
-
-
-# The longest file or folder name most file systems take (NAME_MAX), and the longest path (PATH_MAX, Linux).
-MAX_NAME_BYTES = 255
-MAX_PATH_BYTES = 4095
-
-
-def user_path(text: str | Path, base: Path | None = None) -> Path:
-    """A path as the user wrote it: '~' and '~user' expanded, relative to `base` when given.
-
-    ValueError (a message without the path itself) when it cannot name a file on this computer: an unknown
-    '~user' or no home folder, a NUL character, a name longer than the file system allows.
-    """
-    raw = str(text)
-    if "\0" in raw:
-        raise ValueError("contains a NUL character")
-    try:
-        path = Path(raw).expanduser()
-    except RuntimeError:
-        user = re.split(r"[/\\]", raw, maxsplit=1)[0]
-        if user == "~":
-            raise ValueError("starts with ~ but the home folder cannot be determined here: write the full path") from None
-        raise ValueError(f"starts with {_shown(user, 40)}, but there is no user '{_shown(user[1:], 40)}' on this computer: write the full path") from None
-    if base is not None and not path.is_absolute():
-        path = base / path
-    for part in path.parts:
-        if len(part.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
-            which = f" ('{_shown(part, 30)}')" if part != raw else ""
-            raise ValueError(f"has a name longer than {MAX_NAME_BYTES} bytes{which}: shorten it")
-    if len(str(path).encode("utf-8", "surrogateescape")) > MAX_PATH_BYTES:
-        raise ValueError(f"is longer than {MAX_PATH_BYTES} bytes: use a shorter path")
-    return path
-
-
-def path_kind(path: Path) -> str | None:
-    """'file', 'folder', 'other' or None (nothing there); OSError for what stat cannot answer (a loop, EACCES)."""
-    import errno
-    import stat as stat_module
-
-    try:
-        mode = path.stat().st_mode
-    except OSError as exc:
-        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
-            return None
-        raise
-    if stat_module.S_ISREG(mode):
-        return "file"
-    return "folder" if stat_module.S_ISDIR(mode) else "other"
 
 
 def parse_duration(value: Any) -> float:

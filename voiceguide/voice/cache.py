@@ -24,6 +24,8 @@ import warnings
 from pathlib import Path
 
 from .. import stale
+from ..errors import UsageError
+from ..inputs import _shown, user_path
 from .resolve import normal
 
 # Part of every key: bump it whenever what a key means or how a stored clip is made changes, so older entries
@@ -45,7 +47,10 @@ _MUSIC_TEMP = re.compile(r".*?\.(?P<pid>\d+)(?:\.\d+\.tmp|\.tmp\.npy)")
 def default_cache_dir() -> Path:
     override = os.environ.get("VOICEGUIDE_CACHE_DIR")
     if override:
-        return Path(override).expanduser()
+        try:
+            return user_path(override)
+        except ValueError as exc:
+            raise UsageError(f"VOICEGUIDE_CACHE_DIR={_shown(override, 60)} {exc}") from None
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("voiceguide")) / "clips"

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UnknownVoiceError, UsageError
+from ..inputs import _shown, user_path
 from . import resolve
 from .base import VoiceInfo, VoiceOptions
 from .resolve import normal
@@ -73,7 +74,10 @@ def voices_dir() -> Path:
     """Where extra Piper voices live (each NAME.onnx with NAME.onnx.json); VOICEGUIDE_PIPER_VOICES overrides."""
     override = os.environ.get("VOICEGUIDE_PIPER_VOICES")
     if override:
-        return Path(override).expanduser()
+        try:
+            return user_path(override)
+        except ValueError as exc:
+            raise UsageError(f"VOICEGUIDE_PIPER_VOICES={_shown(override, 60)} {exc}") from None
     import platformdirs
 
     return Path(platformdirs.user_data_dir("voiceguide")) / "piper-voices"
@@ -109,7 +113,10 @@ class PiperVoiceFile:
 
 def load_voice_file(model: Path, bundled: bool = False) -> PiperVoiceFile:
     """A Piper voice from its model path, with its config checked; problems name the file and say what to do."""
-    model = Path(model).expanduser()
+    try:
+        model = user_path(model)
+    except ValueError as exc:
+        raise UsageError(f"Piper voice model {_shown(str(model), 60)} {exc}") from None
     if not model.is_file():
         raise UsageError(f"Piper voice model {model} does not exist (give the path of a .onnx voice file)")
     config = model.with_name(model.name + ".json")
