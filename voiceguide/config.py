@@ -14,30 +14,13 @@ import yaml
 
 from .errors import Problem, RoutineError, UsageError
 from .library import builtin_tracks
-from .routine import (
-    CHIME_SETS, VOICE_ENGINES, VOICE_PRESETS, MusicSettings, Routine, _shown, _Validator, compose_yaml, path_kind, user_path,
-)
+from .routine import MusicSettings, Routine, _shown, _Validator, compose_yaml, path_kind, user_path
+from .settings import SETTINGS, config_settings, config_template
 
 # A config is a dozen short lines; anything much larger is not one.
 MAX_CONFIG_BYTES = 100_000
 
-CONFIG_TEMPLATE = """\
-# voiceguide user defaults. Every key is optional; delete a line to use the built-in default.
-# Precedence: these defaults < the routine's own keys < command-line options.
-
-# engine: piper         # pyttsx3 (espeak-ng, the default) or piper (neural; pip install "voiceguide[neural]")
-# voice: en-us          # a voice id, name or language ('voiceguide voices' lists them)
-# rate_wpm: 140         # words per minute (60-450)
-# volume: 1.0           # 0.05-1
-# preset: soft          # plain or soft
-# pace: 0.9             # action-time speed factor (0.25-4)
-# music: ocean-wash     # a built-in track, a file path, or none
-# music_volume_db: -20  # music level relative to the narration
-# chimes: bell          # bowl, bell, wood or none
-# bitrate_kbps: 128     # .mp3/.m4a/.ogg/.opus bitrate: 96, 128, 160, 192, 256 or 320
-# loudness_lufs: -16    # integrated loudness target (-30 to -9)
-# output_dir: ~/Music/voiceguide   # where 'render' writes when -o is not given
-"""
+CONFIG_TEMPLATE = config_template()
 
 
 @dataclass(frozen=True)
@@ -69,20 +52,8 @@ def config_path() -> Path:
     return Path(platformdirs.user_config_dir("voiceguide")) / "config.yaml"
 
 
-_RANGES: dict[str, tuple[type, Any]] = {
-    "engine": (str, VOICE_ENGINES),
-    "voice": (str, None),
-    "rate_wpm": (int, (60, 450)),
-    "volume": (float, (0.05, 1.0)),
-    "preset": (str, VOICE_PRESETS),
-    "pace": (float, (0.25, 4.0)),
-    "music": (str, None),
-    "music_volume_db": (float, (-60.0, 0.0)),
-    "chimes": (str, CHIME_SETS),
-    "bitrate_kbps": (int, (96, 128, 160, 192, 256, 320)),
-    "loudness_lufs": (float, (-30.0, -9.0)),
-    "output_dir": (str, None),
-}
+# The keys a config may hold, each checked against its type and range in the settings table.
+CONFIG_KEYS = tuple(s.key for s in config_settings())
 
 
 def load_config(path: Path | None = None) -> Config:
@@ -122,24 +93,14 @@ def load_config(path: Path | None = None) -> Config:
         )
     check = _Validator(source, path.parent)
     check.problems.extend(tag_problems)
-    keys = check.mapping(root, "the config", tuple(_RANGES)) or {}
+    keys = check.mapping(root, "the config", CONFIG_KEYS) or {}
     values: dict[str, Any] = {}
     for key, (_, node) in keys.items():
-        kind, allowed = _RANGES[key]
         if check.scalar(node) in (None, False):
             if key in ("music", "chimes"):
                 values[key] = "none"
             continue
-        if kind is str and isinstance(allowed, tuple):
-            value = check.choice(node, key, allowed)
-        elif kind is str:
-            value = check.text(node, key)
-        else:
-            low, high = (allowed[0], allowed[-1]) if isinstance(allowed, tuple) else (None, None)
-            value = check.number(node, key, low, high, integer=kind is int)
-            if value is not None and len(allowed) > 2 and value not in allowed:
-                check.fail(node, f"{key} must be one of: {', '.join(map(str, allowed))}")
-                value = None
+        value = check.setting(node, SETTINGS[key], key)
         if value is None:
             continue
         if key in ("music", "output_dir") and not (key == "music" and (value in builtin_tracks() or value.lower() == "none")):
@@ -204,28 +165,12 @@ def _config_music(current: MusicSettings | None, config: Config) -> MusicSetting
 
 def builtin_defaults(preset: str | None = None) -> dict[str, Any]:
     """What each config key is when neither the config nor the routine sets it (for `config --show`)."""
-    from .export.encoders import DEFAULT_BITRATE_KBPS
-    from .library import default_track_name
-    from .mix import DEFAULT_LOUDNESS_LUFS
     from .render import SOFT_RATE_WPM
-    from .routine import DEFAULT_CHIMES, DEFAULT_MUSIC_VOLUME_DB
-    from .voice import DEFAULT_ENGINE
-    from .voice.base import DEFAULT_RATE_WPM, DEFAULT_VOLUME
 
-    return {
-        "engine": DEFAULT_ENGINE,
-        "voice": "(the engine's voice for the language)",
-        "rate_wpm": SOFT_RATE_WPM if preset == "soft" else DEFAULT_RATE_WPM,
-        "volume": DEFAULT_VOLUME,
-        "preset": "plain",
-        "pace": 1.0,
-        "music": default_track_name() or "none",
-        "music_volume_db": DEFAULT_MUSIC_VOLUME_DB,
-        "chimes": DEFAULT_CHIMES,
-        "bitrate_kbps": DEFAULT_BITRATE_KBPS,
-        "loudness_lufs": DEFAULT_LOUDNESS_LUFS,
-        "output_dir": ". (the current folder)",
-    }
+    defaults = {s.key: s.shown() for s in config_settings()}
+    if preset == "soft":
+        defaults["rate_wpm"] = SOFT_RATE_WPM
+    return defaults
 
 
 def describe(config: Config) -> str:

@@ -15,13 +15,14 @@ from .dsp import running_mean, running_min
 from .loudness import HOP_S, LIMIT_SMOOTH_S, hop_energies, limit, limit_block_frames, loudness_from_hops
 from .music import Loop, loop_energies, loop_from_samples
 from .plan import Plan
+from .settings import SETTINGS
 from .voice.clips import MemoryClip
 
 SAMPLE_RATE = 44100
 BLOCK_FRAMES = 65536
 # The finished session's integrated loudness (EBU R128 / BS.1770). Speech carries it: the music sits well
 # below the relative gate, so levelling the narration as a whole sets the session's loudness in one pass.
-DEFAULT_LOUDNESS_LUFS = -16.0
+DEFAULT_LOUDNESS_LUFS = SETTINGS["loudness_lufs"].default
 # Each clip is limited to this true peak after levelling (espeak's crest factor is about 20 dB).
 VOICE_CEILING_DBTP = -2.0
 # Chime peaks sit this far above the loudness target (-9 dBFS at -16 LUFS): clear, never startling.
@@ -29,7 +30,7 @@ CHIME_OVER_TARGET_DB = 7.0
 # The bus safety net: a stateless soft knee above this level, approaching BUS_CEILING but never past it.
 BUS_KNEE = 10 ** (-2.2 / 20)
 BUS_CEILING = 10 ** (-1.6 / 20)
-DUCK_DB = -12.0
+DUCK_DB = SETTINGS["duck_db"].default
 DUCK_ATTACK_S = 0.25
 DUCK_RELEASE_S = 0.7
 MIN_FADE_IN_S = 0.5

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from .errors import Problem, RoutineError, UsageError
+from .settings import SETTINGS
 from .routine import MAX_SESSION_S, BreatheStep, MusicSettings, PauseStep, Routine, SayStep, Step, format_duration
 
 # Chime spans: the mix renders each chime so it fits inside its span (tail included), so speech placed
@@ -40,8 +41,8 @@ PREVIEW_WORDS = 8
 PREVIEW_MAX_WORDS = 10
 PREVIEW_MAX_CHARS = 24
 # fit_to_length keeps the pace inside the range a routine may set.
-PACE_MIN = 0.25
-PACE_MAX = 4.0
+PACE_MIN = SETTINGS["pace"].low
+PACE_MAX = SETTINGS["pace"].high
 _EPS = 1e-9
 
 # The fixed phrases, by the routine's language (its primary subtag: "ko-KR" -> "ko"). Other languages

@@ -18,7 +18,6 @@ from . import __version__
 from .export import atomic_output, check_output_path, encode_blocks, open_encoder
 from .export.captions import caption_format, write_captions
 from .export.tags import CHAPTER_MODES, DEFAULT_ARTIST, Metadata, chapters_for, cover_png, load_cover, write_mp3_tags, write_mp4_tags, write_vorbis_tags
-from .export.encoders import DEFAULT_BITRATE_KBPS
 from .export.mp3_segments import write_mp3
 import numpy as np
 
@@ -27,9 +26,9 @@ from .mix import BLOCK_FRAMES, DEFAULT_LOUDNESS_LUFS, SAMPLE_RATE, Mixer, level_
 from .memory import fixed_mmap_threshold
 from .music import loop_hops, open_loop
 from .plan import Chapter, Plan, build_plan, check_session_length, estimated_speech, fit_to_length, spoken_texts
-from .routine import CHIME_SETS, MAX_SESSION_S, Routine, format_duration, has_words, load_routine, text_problem
+from .settings import NOT_GIVEN, SETTINGS, given, resolve
+from .routine import MAX_SESSION_S, Routine, format_duration, has_words, load_routine, text_problem
 from .voice import DEFAULT_ENGINE, ClipCache, ClipStats, Engine, VoiceOptions, engine_session, prepare_clips
-from .voice.base import DEFAULT_RATE_WPM, DEFAULT_VOLUME
 
 # progress(stage, done, total): stage is "voice" (clips ready) or "mix" (frames written)
 Progress = Callable[[str, int, int], None]
@@ -58,13 +57,14 @@ def voice_options(
     volume: float | None = None,
     preset: str | None = None,
 ) -> VoiceOptions:
-    """CLI options override the routine's voice settings, which override the defaults (and the preset's)."""
-    preset = preset or routine.voice.preset or "plain"
+    """CLI options override the routine's voice settings (the config's filled in), which override the defaults
+    (and the preset's)."""
+    preset = resolve("preset", given(preset), given(routine.voice.preset))
     soft = preset == "soft"
     return VoiceOptions(
-        voice=voice or routine.voice.name,
-        rate_wpm=rate_wpm or routine.voice.rate_wpm or (SOFT_RATE_WPM if soft else DEFAULT_RATE_WPM),
-        volume=volume if volume is not None else (routine.voice.volume if routine.voice.volume is not None else DEFAULT_VOLUME),
+        voice=resolve("voice", given(voice), given(routine.voice.name)),
+        rate_wpm=resolve("rate_wpm", given(rate_wpm), given(routine.voice.rate_wpm), default=SOFT_RATE_WPM if soft else NOT_GIVEN),
+        volume=resolve("volume", given(volume), given(routine.voice.volume)),
         language=routine.language,
         pitch=SOFT_PITCH if soft else None,
         preset=preset,
@@ -79,12 +79,14 @@ def apply_overrides(
     if config is not None:
         loaded = apply_config(loaded, config)
     if pace is not None:
-        if not 0.25 <= pace <= 4.0:
-            raise UsageError(f"--pace {pace:g} is out of range; use a factor between 0.25 and 4")
+        knob = SETTINGS["pace"]
+        if not knob.low <= pace <= knob.high:
+            raise UsageError(f"--pace {pace:g} is out of range; use a factor between {knob.range_text(' and ')}")
         loaded = loaded.with_overrides(pace=pace)
     if chimes is not None:
-        if chimes not in CHIME_SETS:
-            raise UsageError(f"unknown chime set '{chimes}' (choose from: {', '.join(CHIME_SETS)})")
+        choices = SETTINGS["chimes"].choice_list()
+        if chimes not in choices:
+            raise UsageError(f"unknown chime set '{chimes}' (choose from: {', '.join(choices)})")
         loaded = loaded.with_overrides(chimes=chimes)
     return loaded
 
@@ -120,7 +122,7 @@ def synthesize_plan(
         # Before any synthesis: an estimate (the real check follows) keeps a 400-hour routine from running for hours.
         check_session_length(build_plan(routine, estimated_speech(routine, options.rate_wpm)), routine.source, estimated=True)
     # Like the other voice settings: the caller's (CLI) choice, else the routine's (with the config's filled in).
-    engine = engine or routine.voice.engine or DEFAULT_ENGINE
+    engine = resolve("engine", given(engine), given(routine.voice.engine))
     with engine_session(engine) as engine_obj:
         clips, stats = prepare_clips(
             spoken_texts(routine),
@@ -145,9 +147,15 @@ def check_length_s(length_s: float | None) -> None:
         )
 
 
+def default_output(routine: Routine | str | Path, config: Config | None = None) -> Path:
+    """Where a session goes without -o: ROUTINE-NAME.mp3 in the config's output_dir (else the current folder)."""
+    name = Path(routine.source if isinstance(routine, Routine) else routine).stem
+    return Path(resolve("output_dir", config=given((config or Config()).output_dir))) / f"{name}.mp3"
+
+
 def render(
     routine: Routine | str | Path,
-    output: str | Path,
+    output: str | Path | None = None,
     *,
     voice: str | None = None,
     rate_wpm: int | None = None,
@@ -166,8 +174,8 @@ def render(
     cover: str | Path | None = None,
     artist: str | None = None,
     stems: str | Path | None = None,
-    loudness_lufs: float = DEFAULT_LOUDNESS_LUFS,
-    bitrate_kbps: int = DEFAULT_BITRATE_KBPS,
+    loudness_lufs: float | None = None,
+    bitrate_kbps: int | None = None,
     block_frames: int = BLOCK_FRAMES,
     progress: Progress | None = None,
 ) -> RenderResult:
@@ -175,11 +183,15 @@ def render(
 
     `cues` (JSON), `captions` (.vtt, .srt or .txt transcript) and `stems` (a folder for voice.wav, music.wav
     and chimes.wav, aligned) are extra outputs. MP3 files get ID3 tags, cover art and chapters
-    (`chapters`: sections, steps or none).
+    (`chapters`: sections, steps or none). `output`, `loudness_lufs` and `bitrate_kbps` left out (None) come from
+    `config` (its output_dir, loudness_lufs, bitrate_kbps), else the built-in defaults.
     """
     if length_s is not None and pace is not None:
         raise UsageError(PACE_AND_LENGTH)
-    output = Path(output)
+    defaults = config or Config()
+    loudness_lufs = resolve("loudness_lufs", given(loudness_lufs), config=given(defaults.loudness_lufs))
+    bitrate_kbps = resolve("bitrate_kbps", given(bitrate_kbps), config=given(defaults.bitrate_kbps))
+    output = Path(output) if output is not None else default_output(routine, config)
     check_output_path(output, force)
     # Every output gets the checks -o gets: a regular file (or nothing) there, a folder that takes a new file.
     for path in (cues, captions):
@@ -197,8 +209,9 @@ def render(
         [("the session (-o)", output), ("--cues", cues), ("--captions", captions)]
         + [(f"--stems ({name}.wav)", stems_dir / f"{name}.wav") for name in STEM_NAMES if stems_dir is not None]
     )
-    if not -30.0 <= loudness_lufs <= -9.0:
-        raise UsageError(f"--loudness {loudness_lufs:g} is out of range; use -30 to -9 LUFS (-16 is usual for speech)")
+    knob = SETTINGS["loudness_lufs"]
+    if not knob.low <= loudness_lufs <= knob.high:
+        raise UsageError(f"--loudness {loudness_lufs:g} is out of range; use {knob.range_text()} LUFS (-16 is usual for speech)")
     cache = cache or ClipCache()
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -303,7 +316,7 @@ TAGGED_FORMATS = (".mp3", ".m4a", ".flac", ".ogg", ".opus")
 def _engine_name(engine: Engine | str | None, routine: Routine) -> str:
     if engine is not None and not isinstance(engine, str):
         return engine.name
-    return engine or routine.voice.engine or DEFAULT_ENGINE
+    return resolve("engine", given(engine), given(routine.voice.engine))
 
 
 def settings_comment(routine: Routine, options: VoiceOptions, loudness_lufs: float, engine: str = DEFAULT_ENGINE) -> str:

@@ -15,10 +15,11 @@ import yaml
 from .errors import Problem, RoutineError
 from .inputs import MAX_NAME_BYTES, MAX_PATH_BYTES, NotReadable, _shown, path_kind, read_capped, user_path  # noqa: F401 - re-exported
 from .library import builtin_routines, builtin_tracks
+from .settings import SETTINGS, Setting, given, resolve
 
 DEFAULT_STROKE_S = 2.5
-DEFAULT_LEAD_IN_S = 3.0
-DEFAULT_MUSIC_VOLUME_DB = -20.0
+DEFAULT_LEAD_IN_S = SETTINGS["lead_in"].default
+DEFAULT_MUSIC_VOLUME_DB = SETTINGS["music_volume_db"].default
 MAX_TEXT_CHARS = 600
 MAX_REPEAT = 500
 MAX_DURATION_S = 2 * 3600.0
@@ -32,12 +33,12 @@ TOP_KEYS = (
 )
 VOICE_KEYS = ("name", "rate_wpm", "volume", "preset", "engine")
 # The speech engines a routine may ask for (voice.ENGINES has their factories; tests add stand-ins there).
-VOICE_ENGINES = ("pyttsx3", "piper")
+VOICE_ENGINES = SETTINGS["engine"].choice_list()
 MUSIC_KEYS = ("track", "volume_db", "duck_db")
-VOICE_PRESETS = ("plain", "soft")
-CHIME_SETS = ("bowl", "bell", "wood", "none")
-DEFAULT_CHIMES = "bowl"
-DEFAULT_DUCK_DB = -12.0
+VOICE_PRESETS = SETTINGS["preset"].choice_list()
+# The chime sets: chimes.SETS and "none" (asked when needed: chimes imports the plan, which imports this module).
+DEFAULT_CHIMES = SETTINGS["chimes"].default
+DEFAULT_DUCK_DB = SETTINGS["duck_db"].default
 SECTION_KEYS = ("title", "steps")
 STEP_KEYS = ("say", "hold", "repeat", "every", "count", "tick", "sides", "preview", "pause", "breathe")
 # `count:` values; true means "numbers", false means no count.
@@ -536,6 +537,26 @@ class _Validator:
             return None
         return seconds
 
+    def setting(self, node: yaml.Node, setting: Setting, what: str | None = None) -> Any:
+        """A knob's value checked against its type and range in the settings table, or None after a problem.
+
+        `what` names it in messages: the routine's name ('voice rate_wpm') unless given (the config: 'rate_wpm').
+        """
+        what = what or setting.routine_name or setting.key
+        if setting.kind == "choice":
+            return self.choice(node, what, setting.choice_list())
+        if setting.kind == "duration":
+            return self.duration(node, what, allow_zero=setting.low == 0)
+        if setting.kind in ("int", "float"):
+            choices = setting.choice_list()
+            low, high = (choices[0], choices[-1]) if choices else (setting.low, setting.high)
+            value = self.number(node, what, low, high, integer=setting.kind == "int")
+            if value is not None and choices and value not in choices:
+                self.fail(node, f"{what} must be one of: {', '.join(map(str, choices))}")
+                return None
+            return value
+        return self.text(node, what)
+
     def boolean(self, node: yaml.Node, what: str) -> bool | None:
         value = self.scalar(node)
         if not isinstance(value, bool):
@@ -564,13 +585,13 @@ class _Validator:
         take("language", self.language)
         self.lang = fields.get("language", "en")
         take("voice", self.voice)
-        take("pace", lambda n: self.number(n, "pace", 0.25, 4.0))
+        take("pace", lambda n: self.setting(n, SETTINGS["pace"]))
         if "music" in keys:
             fields["music"] = self.music(keys["music"][1])
         else:
             fields["music"] = self.default_music()
-        take("chimes", lambda n: self.choice(n, "chimes", CHIME_SETS))
-        take("lead_in", lambda n: self.duration(n, "lead_in", allow_zero=True))
+        take("chimes", lambda n: self.setting(n, SETTINGS["chimes"]))
+        take("lead_in", lambda n: self.setting(n, SETTINGS["lead_in"]))
         take("preview", lambda n: self.boolean(n, "preview"))
         take("intro", lambda n: self.text(n, "intro", spoken=True))
         take("outro", lambda n: self.text(n, "outro", spoken=True))
@@ -609,10 +630,10 @@ class _Validator:
         if keys is None:
             return None
         name = self.text(keys["name"][1], "voice name") if "name" in keys else None
-        rate = self.number(keys["rate_wpm"][1], "voice rate_wpm", 60, 450, integer=True) if "rate_wpm" in keys else None
-        volume = self.number(keys["volume"][1], "voice volume", 0.05, 1.0) if "volume" in keys else None
-        preset = self.choice(keys["preset"][1], "voice preset", VOICE_PRESETS) if "preset" in keys else None
-        engine = self.choice(keys["engine"][1], "voice engine", VOICE_ENGINES) if "engine" in keys else None
+        rate = self.setting(keys["rate_wpm"][1], SETTINGS["rate_wpm"]) if "rate_wpm" in keys else None
+        volume = self.setting(keys["volume"][1], SETTINGS["volume"]) if "volume" in keys else None
+        preset = self.setting(keys["preset"][1], SETTINGS["preset"]) if "preset" in keys else None
+        engine = self.setting(keys["engine"][1], SETTINGS["engine"]) if "engine" in keys else None
         if name:
             name = self.voice_file(keys["name"][1], name)
         return VoiceSettings(name=name, rate_wpm=rate, volume=volume, preset=preset, engine=engine)
@@ -655,15 +676,16 @@ class _Validator:
             return None
         volume_db = DEFAULT_MUSIC_VOLUME_DB
         if "volume_db" in keys:
-            volume_db = self.number(keys["volume_db"][1], "music volume_db", -60, 0)
+            volume_db = self.setting(keys["volume_db"][1], SETTINGS["music_volume_db"])
         duck_db = DEFAULT_DUCK_DB
         if "duck_db" in keys:
-            duck_db = self.number(keys["duck_db"][1], "music duck_db", -40, 0)
+            duck_db = self.setting(keys["duck_db"][1], SETTINGS["duck_db"])
         if "track" not in keys:
             if "volume_db" in keys or "duck_db" in keys:
                 default = self.default_music()
                 if default is not None:
-                    return replace(default, volume_db=volume_db or DEFAULT_MUSIC_VOLUME_DB, duck_db=duck_db if duck_db is not None else DEFAULT_DUCK_DB)
+                    # 0 dB is a level like any other (not "unset"): only a refused value falls back to the default.
+                    return replace(default, volume_db=resolve("music_volume_db", given(volume_db)), duck_db=resolve("duck_db", given(duck_db)))
             self.fail(node, "music needs a 'track' (a built-in name or a file path), or write 'music: none'")
             return None
         settings = self.track(keys["track"][1], volume_db if volume_db is not None else DEFAULT_MUSIC_VOLUME_DB)
