@@ -7,7 +7,7 @@ import pytest
 from mutagen.oggopus import OggOpus
 from mutagen.oggvorbis import OggVorbis
 
-from voiceguide.export.encoders import open_encoder
+from voiceguide.export import open_encoder
 
 from .conftest import SMALL_ROUTINE, invoke
 

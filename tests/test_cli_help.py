@@ -6,8 +6,8 @@ import pytest
 import soundfile
 
 from voiceguide.cli import cli
-from voiceguide.export.encoders import ENCODERS
-from voiceguide.render import TAGGED_FORMATS
+from voiceguide.export.formats import ENCODERS
+from voiceguide.export.formats import TAGGED_FORMATS
 
 from .conftest import invoke
 

@@ -22,7 +22,7 @@ from .chimes import SETS
 from .library import builtin_routines, builtin_tracks, routine_format_text
 from .plan import build_plan, check_session_length, estimated_speech
 from .config import CONFIG_TEMPLATE, config_path, describe, load_config
-from .export import atomic_output, check_output_path
+from .export import atomic_output, check_output_path, formats
 from .export.encoders import DEFAULT_BITRATE_KBPS
 from .render import default_output, render, render_batch, say, synthesize_plan, write_json
 from .starter import starter_routine
@@ -262,17 +262,17 @@ def cli() -> None:
 
 @cli.command("render")
 @click.argument("routines", metavar="ROUTINE...", nargs=-1, required=True)
-@click.option("-o", "--output", type=UserPath(dir_okay=False), help="Output file (.mp3, .m4a, .ogg, .opus, .flac, .wav). Default: ROUTINE-NAME.mp3 here (or in your config's output_dir).")
+@click.option("-o", "--output", type=UserPath(dir_okay=False), help=f"Output file ({formats.suffixes()}). Default: ROUTINE-NAME.mp3 here (or in your config's output_dir).")
 @click.option("--out-dir", type=UserPath(file_okay=False), help="Folder for the sessions of a batch (several routines or lengths).")
 @voice_options
 @click.option("--cues", type=UserPath(dir_okay=False), help="Also write the cue sheet (timed events and chapters) as JSON.")
 @click.option("--captions", type=UserPath(dir_okay=False), help="Also write captions: .vtt or .srt (timed), or .txt (a transcript).")
-@click.option("--chapters", type=click.Choice(["sections", "steps", "none"]), default="sections", show_default=True, help="Chapter marks (MP3, M4A, FLAC, Ogg, Opus; a .wav has none): one per section, one per step, or none.")
+@click.option("--chapters", type=click.Choice(["sections", "steps", "none"]), default="sections", show_default=True, help=f"Chapter marks ({formats.chapters_help()}): one per section, one per step, or none.")
 @click.option("--cover", type=UserPath(exists=True, dir_okay=False), help="Cover art (PNG or JPEG) for an MP3, M4A, FLAC, Ogg or Opus file; default: a generated image.")
 @click.option("--artist", help="Artist tag for an MP3, M4A, FLAC, Ogg or Opus file (default: voiceguide).")
 @click.option("--stems", type=UserPath(file_okay=False), help="Also write voice.wav, music.wav and chimes.wav (aligned) into this folder.")
 @setting_option("loudness_lufs")
-@click.option("--bitrate", "bitrate_kbps", type=click.Choice(["96", "128", "160", "192", "256", "320"]), help="Bitrate in kbit/s for .mp3 and .m4a (constant), .ogg and .opus (variable, about this rate); default 128 (or your config's). FLAC and WAV are lossless.")
+@click.option("--bitrate", "bitrate_kbps", type=click.Choice(["96", "128", "160", "192", "256", "320"]), help=f"Bitrate in kbit/s for {formats.bitrate_help()}; default {DEFAULT_BITRATE_KBPS} (or your config's). {formats.lossless_help()} are lossless.")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 @_friendly
@@ -513,7 +513,7 @@ def new_cmd(name, force, quiet):
 
 @cli.command("say")
 @click.argument("text")
-@click.option("-o", "--output", type=UserPath(dir_okay=False), default="say.mp3", show_default=True, help="Output file (.mp3, .m4a, .ogg, .opus, .flac, .wav).")
+@click.option("-o", "--output", type=UserPath(dir_okay=False), default="say.mp3", show_default=True, help=f"Output file ({formats.suffixes()}).")
 @setting_options("voice", "rate_wpm", "volume", "preset")
 @setting_option("language", show_default=True)
 @setting_option("engine")

@@ -15,10 +15,9 @@ from typing import Callable
 from .config import Config, apply_config
 from .errors import UsageError, VoiceguideError
 from . import __version__
-from .export import atomic_output, check_output_path, encode_blocks, open_encoder
+from .export import atomic_output, check_output_path, encode_blocks, open_encoder, output_format
 from .export.captions import caption_format, write_captions
-from .export.tags import CHAPTER_MODES, DEFAULT_ARTIST, Metadata, chapters_for, cover_png, load_cover, write_mp3_tags, write_mp4_tags, write_vorbis_tags
-from .export.mp3_segments import write_mp3
+from .export.tags import CHAPTER_MODES, DEFAULT_ARTIST, Metadata, chapters_for, cover_png, load_cover
 import numpy as np
 
 from .loudness import loudness_from_hops
@@ -193,6 +192,7 @@ def render(
     bitrate_kbps = resolve("bitrate_kbps", given(bitrate_kbps), config=given(defaults.bitrate_kbps))
     output = Path(output) if output is not None else default_output(routine, config)
     check_output_path(output, force)
+    out_format = output_format(output)
     # Every output gets the checks -o gets: a regular file (or nothing) there, a folder that takes a new file.
     for path in (cues, captions):
         if path:
@@ -225,7 +225,7 @@ def render(
     timings["voice"] = time.perf_counter() - started
 
     meta = None
-    if output.suffix.lower() in TAGGED_FORMATS:
+    if out_format.tag_writer is not None:
         # Made before the music is decoded: the cover's image buffers then never add to the mix's peak memory.
         meta = Metadata(
             title=plan.title,
@@ -256,16 +256,16 @@ def render(
         except OSError as exc:
             raise UsageError(f"cannot create the --stems folder {stems_dir}: {exc.strerror or exc}") from None
     with atomic_output(output, replace=force) as tmp:
-        if output.suffix.lower() == ".mp3":
-            # Segments of the session mixed and encoded on every core, joined gaplessly.
-            write_mp3(tmp, lambda: mixer.fork().block, mixer.total_frames, SAMPLE_RATE, 2, bitrate_kbps, block_frames, on_block)
+        if out_format.session_writer is not None:
+            # The format renders the session itself (MP3: segments mixed and encoded on every core, joined gaplessly).
+            out_format.session_writer(tmp, lambda: mixer.fork().block, mixer.total_frames, SAMPLE_RATE, 2, bitrate_kbps, block_frames, on_block)
         else:
-            with open_encoder(tmp, SAMPLE_RATE, 2, bitrate_kbps=bitrate_kbps, suffix=output.suffix) as encoder:
+            with out_format.encoder(tmp, SAMPLE_RATE, 2, bitrate_kbps=bitrate_kbps) as encoder:
                 encode_blocks(encoder, mixer.blocks(block_frames), on_block)
         if meta is not None:
-            writer = {".mp3": write_mp3_tags, ".m4a": write_mp4_tags}.get(output.suffix.lower(), write_vorbis_tags)
-            writer(tmp, plan, meta, None if chapters == "none" else chapters)
-            written_chapters = () if chapters == "none" else chapters_for(plan, chapters)
+            marks = None if chapters == "none" or not out_format.chapters else chapters
+            out_format.tag_writer(tmp, plan, meta, marks)
+            written_chapters = () if marks is None else chapters_for(plan, marks)
         if cues:
             write_json(Path(cues), plan.to_json(), replace=force)
         if captions:
@@ -309,8 +309,6 @@ def refuse_shared_outputs(outputs: list[tuple[str, str | Path | None]]) -> None:
         if key in seen:
             raise UsageError(f"{seen[key]} and {label} name the same file, {path}: give each output its own name")
         seen[key] = label
-# WAV has no chapter convention players share; the others get tags, cover art and chapters.
-TAGGED_FORMATS = (".mp3", ".m4a", ".flac", ".ogg", ".opus")
 
 
 def _engine_name(engine: Engine | str | None, routine: Routine) -> str:

@@ -11,9 +11,12 @@ from typing import Iterator
 
 from .. import stale
 from ..errors import OutputError, UsageError
-from .encoders import ENCODERS, Encoder, encode_blocks, open_encoder
+from .encoders import Encoder, encode_blocks
 
-__all__ = ["ENCODERS", "Encoder", "atomic_output", "check_output_path", "encode_blocks", "open_encoder"]
+__all__ = [
+    "ENCODERS", "FORMATS", "Encoder", "OutputFormat", "atomic_output", "check_output_path", "encode_blocks", "open_encoder",
+    "output_format",
+]
 
 # OSErrors that mean "this output cannot be written here", whatever was being written: one clear message.
 WRITE_FAILURES = {
@@ -30,9 +33,8 @@ def check_output_path(path: Path, force: bool, audio: bool = True) -> None:
 
     Every output gets these checks (`audio=False`: a cue sheet, captions, a plan, a routine: any suffix).
     """
-    suffix = path.suffix.lower()
-    if audio and suffix not in ENCODERS:
-        raise UsageError(f"{path}: unsupported output format '{suffix or '(none)'}'; use one of: {', '.join(sorted(ENCODERS))}")
+    if audio:
+        output_format(path)  # an unsupported suffix is refused here, before any work
     for part in path.parts:
         try:
             size = len(os.fsencode(part))
@@ -151,3 +153,7 @@ def atomic_output(path: Path, replace: bool = True) -> Iterator[Path]:
         raise OutputError(f"could not write {path}: {reason} ({kept})") from exc
     finally:
         _remove(tmp_path)
+
+
+# Last: the format table imports the tag writers, and captions (which they use) imports atomic_output from here.
+from .formats import ENCODERS, FORMATS, OutputFormat, open_encoder, output_format  # noqa: E402

@@ -153,25 +153,6 @@ class OpusEncoder(Encoder):
             self._file.close()
 
 
-ENCODERS: dict[str, Callable[..., Encoder]] = {
-    ".mp3": Mp3Encoder,
-    ".wav": lambda path, sample_rate, channels=2, **_: SoundfileEncoder(path, sample_rate, channels, "WAV", "PCM_16"),
-    ".flac": lambda path, sample_rate, channels=2, **_: SoundfileEncoder(path, sample_rate, channels, "FLAC", "PCM_16"),
-    # libsndfile's Vorbis writer crashes when handed a whole track at once; the mixer's blocks are small.
-    ".ogg": lambda path, sample_rate, channels=2, bitrate_kbps=DEFAULT_BITRATE_KBPS, **_: SoundfileEncoder(
-        path, sample_rate, channels, "OGG", "VORBIS", compression_level=vorbis_compression_level(bitrate_kbps)
-    ),
-    ".opus": OpusEncoder,
-    # AAC through PyAV (bundled ffmpeg), imported on first use so the other formats never load it.
-    ".m4a": lambda *args, **kwargs: __import__(f"{__package__}.m4a", fromlist=["M4aEncoder"]).M4aEncoder(*args, **kwargs),
-}
-
-
-def open_encoder(path: Path, sample_rate: int, channels: int = 2, bitrate_kbps: int = DEFAULT_BITRATE_KBPS, suffix: str | None = None) -> Encoder:
-    factory = ENCODERS[(suffix or path.suffix).lower()]
-    return factory(path, sample_rate, channels, bitrate_kbps=bitrate_kbps)
-
-
 def encode_blocks(encoder: Encoder, blocks: Iterable[np.ndarray], on_block: Callable[[int], None] | None = None) -> None:
     """Feed blocks to the encoder on a second thread, so mixing the next block overlaps encoding this one.
 
