@@ -107,3 +107,45 @@ def test_every_routine_knob_names_its_place():
     for knob in SETTINGS.values():
         assert (ROUTINE in knob.where) == (knob.routine_key is not None), knob.key
         assert (CLI in knob.where) == (knob.flag is not None), knob.key
+
+
+def test_the_docs_settings_table_is_the_tables_text():
+    from pathlib import Path
+
+    from voiceguide.settings import markdown_table
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "routine-format.md").read_text(encoding="utf-8")
+    start = docs.index("<!-- settings table:")
+    start = docs.index("\n", start) + 1
+    end = docs.index("<!-- end of settings table -->")
+    assert docs[start:end].strip() == markdown_table(), "regenerate the table: python -c 'from voiceguide.settings import markdown_table as m; print(m())'"
+
+
+def test_the_docs_top_level_table_states_each_routine_knobs_default_and_range():
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "routine-format.md").read_text(encoding="utf-8")
+    top = docs[docs.index("## Top-level keys"):docs.index("## Settings at a glance")]
+    for key in ("pace", "chimes"):
+        knob = SETTINGS[key]
+        row = next(line for line in top.splitlines() if line.startswith(f"| `{key}` |"))
+        assert f"`{knob.shown()}`" in row or f"`{knob.default_value()}`" in row, key
+        if knob.kind == "choice":
+            assert all(f"`{choice}`" in row for choice in knob.choice_list()), key
+        else:
+            assert knob.range_text() in row, key
+    voice_row = next(line for line in top.splitlines() if line.startswith("| `voice` |"))
+    for key in ("rate_wpm", "volume"):
+        assert SETTINGS[key].range_text() in voice_row, key
+    music_row = next(line for line in top.splitlines() if line.startswith("| `music` |"))
+    for key in ("music_volume_db", "duck_db"):
+        assert SETTINGS[key].range_text() in music_row and f"(default {SETTINGS[key].shown()})" in music_row, key
+
+
+def test_the_readme_names_every_config_key():
+    from pathlib import Path
+
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8").split())
+    section = readme[readme.index("## Your defaults"):readme.index("## Library API")]
+    for key in CONFIG_KEYS:
+        assert f"`{key}`" in section, key

@@ -534,6 +534,15 @@ def docs_cmd():
     show(routine_format_text().rstrip("\n"))
 
 
+@cli.command("schema")
+@_friendly
+def schema_cmd():
+    """Print the JSON Schema (draft 2020-12) of the routine format, for editors and other tools."""
+    from .schema import routine_schema
+
+    show(json.dumps(routine_schema(), indent=2, ensure_ascii=False), json_escapes=True)
+
+
 @cli.command("music")
 @_friendly
 def music_cmd():

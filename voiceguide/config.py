@@ -15,7 +15,7 @@ import yaml
 from .errors import Problem, RoutineError, UsageError
 from .library import builtin_tracks
 from .routine import MusicSettings, Routine, _shown, _Validator, compose_yaml, path_kind, user_path
-from .settings import SETTINGS, config_settings, config_template
+from .settings import SETTINGS, config_settings, config_template, given, resolve
 
 # A config is a dozen short lines; anything much larger is not one.
 MAX_CONFIG_BYTES = 100_000
@@ -120,23 +120,20 @@ def load_config(path: Path | None = None) -> Config:
 def apply_config(routine: Routine, config: Config) -> Routine:
     """Fill in what the routine left unset from the user's defaults (the routine's own keys win)."""
     changes: dict[str, Any] = {}
-    given = routine.given
+    in_routine = routine.given
     voice = routine.voice
-    voice = replace(
-        voice,
-        name=voice.name or config.voice,
-        rate_wpm=voice.rate_wpm or config.rate_wpm,
-        volume=voice.volume if voice.volume is not None else config.volume,
-        preset=voice.preset or config.preset,
-        engine=voice.engine or config.engine,
-    )
+    # Left unset (None) when neither sets it: the built-in default depends on what is chosen later (the preset's rate).
+    voice = replace(voice, **{
+        field: resolve(key, routine=given(getattr(voice, field)), config=given(getattr(config, key)), default=None)
+        for field, key in (("name", "voice"), ("rate_wpm", "rate_wpm"), ("volume", "volume"), ("preset", "preset"), ("engine", "engine"))
+    })
     if voice != routine.voice:
         changes["voice"] = voice
-    if "pace" not in given and config.pace is not None:
+    if "pace" not in in_routine and config.pace is not None:
         changes["pace"] = config.pace
-    if "chimes" not in given and config.chimes is not None:
+    if "chimes" not in in_routine and config.chimes is not None:
         changes["chimes"] = config.chimes
-    if "music" not in given and (config.music is not None or config.music_volume_db is not None):
+    if "music" not in in_routine and (config.music is not None or config.music_volume_db is not None):
         changes["music"] = _config_music(routine.music, config)
     return routine.with_overrides(**changes) if changes else routine
 

@@ -233,6 +233,9 @@ def config_template() -> str:
     return head + "".join(s.template_line() + "\n" for s in config_settings())
 
 
+_KIND_WORDS = {"int": "whole number", "float": "number", "choice": "choice", "text": "text", "path": "path", "duration": "duration"}
+
+
 def markdown_table() -> str:
     """The settings table of docs/routine-format.md (tests/test_settings.py checks the docs hold this text)."""
     rows = ["| setting | type | default | range or choices | routine key | config key | flag |", "|---|---|---|---|---|---|---|"]
@@ -240,7 +243,7 @@ def markdown_table() -> str:
         unit = f" ({s.unit})" if s.unit and s.unit not in ("factor",) else ""
         cells = [
             f"`{s.key}`",
-            s.kind + unit,
+            _KIND_WORDS.get(s.kind, s.kind) + unit,
             f"`{s.shown()}`" if s.shown_default is None else s.shown_default,
             s.range_text() or "any",
             f"`{s.routine_key}`" if s.routine_key else "",
