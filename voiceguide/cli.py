@@ -23,7 +23,6 @@ from .library import builtin_routines, builtin_tracks, routine_format_text
 from .plan import build_plan, check_session_length, estimated_speech
 from .config import CONFIG_TEMPLATE, config_path, describe, load_config
 from .export import atomic_output, check_output_path, formats
-from .export.encoders import DEFAULT_BITRATE_KBPS
 from .render import default_output, render, render_batch, say, synthesize_plan, write_json
 from .starter import starter_routine
 from .routine import MAX_SESSION_S, VOICE_ENGINES, format_duration, load_routine, parse_duration
@@ -267,12 +266,12 @@ def cli() -> None:
 @voice_options
 @click.option("--cues", type=UserPath(dir_okay=False), help="Also write the cue sheet (timed events and chapters) as JSON.")
 @click.option("--captions", type=UserPath(dir_okay=False), help="Also write captions: .vtt or .srt (timed), or .txt (a transcript).")
-@click.option("--chapters", type=click.Choice(["sections", "steps", "none"]), default="sections", show_default=True, help=f"Chapter marks ({formats.chapters_help()}): one per section, one per step, or none.")
+@setting_option("chapters", show_default=True)
 @click.option("--cover", type=UserPath(exists=True, dir_okay=False), help="Cover art (PNG or JPEG) for an MP3, M4A, FLAC, Ogg or Opus file; default: a generated image.")
 @click.option("--artist", help="Artist tag for an MP3, M4A, FLAC, Ogg or Opus file (default: voiceguide).")
 @click.option("--stems", type=UserPath(file_okay=False), help="Also write voice.wav, music.wav and chimes.wav (aligned) into this folder.")
 @setting_option("loudness_lufs")
-@click.option("--bitrate", "bitrate_kbps", type=click.Choice(["96", "128", "160", "192", "256", "320"]), help=f"Bitrate in kbit/s for {formats.bitrate_help()}; default {DEFAULT_BITRATE_KBPS} (or your config's). {formats.lossless_help()} are lossless.")
+@setting_option("bitrate_kbps")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 @_friendly

@@ -17,7 +17,7 @@ from .errors import UsageError, VoiceguideError
 from . import __version__
 from .export import atomic_output, check_output_path, encode_blocks, open_encoder, output_format
 from .export.captions import caption_format, write_captions
-from .export.tags import CHAPTER_MODES, DEFAULT_ARTIST, Metadata, chapters_for, cover_png, load_cover
+from .export.tags import DEFAULT_ARTIST, Metadata, chapters_for, cover_png, load_cover
 import numpy as np
 
 from .loudness import loudness_from_hops
@@ -199,8 +199,8 @@ def render(
             check_output_path(Path(path), force, audio=False)
     if captions:
         caption_format(captions)
-    if chapters not in (*CHAPTER_MODES, "none"):
-        raise UsageError(f"--chapters must be one of: {', '.join(CHAPTER_MODES)}, none")
+    if chapters not in SETTINGS["chapters"].choice_list():
+        raise UsageError(f"--chapters must be one of: {', '.join(SETTINGS['chapters'].choice_list())}")
     cover_png_bytes = load_cover(cover) if cover else None
     stems_dir = Path(stems) if stems else None
     if stems_dir is not None:

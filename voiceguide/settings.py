@@ -42,7 +42,8 @@ class Setting:
     key: str
     kind: str
     default: Any
-    help: str
+    # Text with {default}, {range}, {low}, {high} filled in; a callable when it lists what another table holds.
+    help: str | Callable[[], str]
     where: frozenset[str]
     low: float | None = None
     high: float | None = None
@@ -98,7 +99,8 @@ class Setting:
         return f"{line:<22}  # " + self.template_note.format(range=self.range_text(), dash=self.range_text("-"))
 
     def cli_help(self) -> str:
-        return self.help.format(default=self.shown(), range=self.range_text(), low=_num(self.low), high=_num(self.high))
+        text = self.help() if callable(self.help) else self.help
+        return text.format(default=self.shown(), range=self.range_text(), low=_num(self.low), high=_num(self.high))
 
 
 def _num(value: float | None) -> str:
@@ -147,6 +149,18 @@ def _chapter_modes() -> tuple[str, ...]:
     return (*CHAPTER_MODES, "none")
 
 
+def _chapters_help() -> str:
+    from .export import formats
+
+    return f"Chapter marks ({formats.chapters_help()}): one per section, one per step, or none."
+
+
+def _bitrate_help() -> str:
+    from .export import formats
+
+    return f"Bitrate in kbit/s for {formats.bitrate_help()}; default {{default}} (or your config's). {formats.lossless_help()} are lossless."
+
+
 _R, _C, _L = frozenset({ROUTINE}), frozenset({CONFIG}), frozenset({CLI})
 _RCL, _CL, _RL, _RC = _R | _C | _L, _C | _L, _R | _L, _R | _C
 
@@ -185,17 +199,14 @@ SETTINGS_LIST: tuple[Setting, ...] = (
             routine_key="chimes", flag="--chimes", template_note="{range}", template_example="bell"),
     Setting("lead_in", "duration", 3.0, "Music alone before the first words.", _R, low=0.0, unit="seconds",
             routine_key="lead_in"),
-    Setting("bitrate_kbps", "int", _default_bitrate_kbps,
-            "Bitrate in kbit/s for .mp3 and .m4a (constant), .ogg and .opus (variable, about this rate); default {default} "
-            "(or your config's). FLAC and WAV are lossless.", _CL,
+    Setting("bitrate_kbps", "int", _default_bitrate_kbps, _bitrate_help, _CL,
             choices=BITRATES_KBPS, unit="kbit/s", flag="--bitrate",
             template_note=".mp3/.m4a/.ogg/.opus bitrate: {range}", template_example="128"),
     Setting("loudness_lufs", "float", -16.0,
             "Integrated loudness target in LUFS (default {default}; e.g. -19 for a quieter session).", _CL,
             low=-30, high=-9, unit="LUFS", flag="--loudness",
             template_note="integrated loudness target ({range})", template_example="-16"),
-    Setting("chapters", "choice", "sections",
-            "Chapter marks (MP3, M4A, FLAC, Ogg, Opus; a .wav has none): one per section, one per step, or none.", _L,
+    Setting("chapters", "choice", "sections", _chapters_help, _L,
             choices=_chapter_modes, flag="--chapters"),
     Setting("output_dir", "path", ".", "Where 'render' writes when -o is not given.", _C,
             shown_default=". (the current folder)", template_note="where 'render' writes when -o is not given",
