@@ -28,6 +28,7 @@ from .plan import Chapter, Plan, build_plan, check_session_length, estimated_spe
 from .settings import NOT_GIVEN, SETTINGS, given, resolve
 from .routine import MAX_SESSION_S, Routine, format_duration, has_words, load_routine, text_problem
 from .voice import DEFAULT_ENGINE, ClipCache, ClipStats, Engine, VoiceOptions, engine_session, prepare_clips
+from .voice.presets import PRESETS
 
 # progress(stage, done, total): stage is "voice" (clips ready) or "mix" (frames written)
 Progress = Callable[[str, int, int], None]
@@ -44,9 +45,9 @@ class RenderResult:
     chapters: tuple[Chapter, ...] = ()
 
 
-# The soft preset: slower, lower and in a small room (see voice.clips.polish).
-SOFT_RATE_WPM = 128
-SOFT_PITCH = 38
+# The soft preset: slower, lower and in a small room (defined in voice.presets).
+SOFT_RATE_WPM = PRESETS["soft"].rate_wpm
+SOFT_PITCH = PRESETS["soft"].pitch
 
 
 def voice_options(

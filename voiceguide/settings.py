@@ -113,6 +113,12 @@ def _default_engine() -> str:
     return DEFAULT_ENGINE
 
 
+def _engine_names() -> tuple[str, ...]:
+    from .voice.registry import engine_names  # every registered engine: the built-ins, plugins, test stand-ins
+
+    return engine_names()
+
+
 def _default_rate_wpm() -> int:
     from .voice.base import DEFAULT_RATE_WPM
 
@@ -168,7 +174,7 @@ ENGINE_HELP = 'Text-to-speech engine: pyttsx3 (espeak-ng, the default) or piper 
 BITRATES_KBPS = (96, 128, 160, 192, 256, 320)
 
 SETTINGS_LIST: tuple[Setting, ...] = (
-    Setting("engine", "choice", _default_engine, ENGINE_HELP, _RCL, choices=("pyttsx3", "piper"),
+    Setting("engine", "choice", _default_engine, ENGINE_HELP, _RCL, choices=_engine_names,
             routine_key="voice.engine", flag="--engine", cli_checked=False,
             template_note='pyttsx3 (espeak-ng, the default) or piper (neural; pip install "voiceguide[neural]")',
             template_example="piper"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -13,40 +14,32 @@ from ..errors import EngineError, UsageError
 from .base import DEFAULT_RATE_WPM, DEFAULT_VOLUME, Engine, VoiceInfo, VoiceOptions
 from .cache import ClipCache, clip_key
 from .clips import ClipRef, MemoryClip
+from .registry import ENGINE_NAMES, ENGINES, Capabilities, EngineSpec, engine_names
 
 __all__ = [
     "DEFAULT_ENGINE",
     "DEFAULT_RATE_WPM",
     "DEFAULT_VOLUME",
     "ENGINES",
+    "ENGINE_NAMES",
+    "Capabilities",
+    "EngineSpec",
     "ClipCache",
     "ClipRef",
     "MemoryClip",
     "Engine",
     "VoiceInfo",
     "VoiceOptions",
+    "engine_names",
     "engine_session",
     "get_engine",
     "prepare_clips",
 ]
 
 
-def _pyttsx3() -> Engine:
-    from .pyttsx3_engine import Pyttsx3Engine
-
-    return Pyttsx3Engine()
-
-
-def _piper() -> Engine:
-    from .piper_engine import PiperEngine, require_piper
-
-    require_piper()  # a clear "pip install voiceguide[neural]" before anything starts
-    return PiperEngine()
-
-
 DEFAULT_ENGINE = "pyttsx3"
-# Name -> factory. Tests register a deterministic engine here, through the same path users take.
-ENGINES: dict[str, Callable[[], Engine]] = {"pyttsx3": _pyttsx3, "piper": _piper}
+# ENGINES (voice.registry): name -> EngineSpec. Tests register a deterministic engine there, through the same
+# path users take; routines, the config and the CLI accept every name it holds.
 
 
 @contextmanager
@@ -71,6 +64,22 @@ def get_engine(name: str = DEFAULT_ENGINE) -> Engine:
     return factory()
 
 
+# Messages already given in this process (a batch renders one routine several times).
+_WARNED: set[str] = set()
+
+
+def warn_unapplied(engine: Engine, options: VoiceOptions) -> None:
+    """Warn (once) about settings the engine cannot honour (Piper has no pitch), instead of dropping them silently."""
+    missing = ENGINES.capabilities(engine.name).unapplied(options)
+    if not missing:
+        return
+    what = " and ".join(f"the {options.preset} preset's {name}" if name == "pitch" and options.preset != "plain" else name for name in missing)
+    message = f"the {engine.name} engine has no {' or '.join(missing)} control: {what} is not applied"
+    if message not in _WARNED:
+        _WARNED.add(message)
+        warnings.warn(message, stacklevel=3)
+
+
 @dataclass
 class ClipStats:
     synthesized: int = 0
@@ -90,6 +99,7 @@ def prepare_clips(
     # Everything that changes the audio: the engine and its build, the voice it will really use (resolved
     # from what was typed, or from the language: `en-gb` and `gmw/en` share clips, a German routine never
     # gets the English ones), the language, rate, volume, pitch and the text. Cheap: no synthesis.
+    warn_unapplied(engine, options)
     voice = engine.voice_identity(options)
     keys = {
         t: clip_key(engine.name, engine.version(), voice, options.rate_wpm, options.volume, t, options.pitch, language=options.language)

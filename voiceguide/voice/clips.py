@@ -18,6 +18,7 @@ from ..dsp import biquad_highpass, biquad_lowpass, cached_ir, fir_filter
 from ..errors import EngineError
 from ..stale import temp_tag
 from ..loudness import clip_levels, hop_energies, true_peak
+from .presets import preset as _preset
 
 # Relative to the clip's own peak, so quiet and loud voices trim alike.
 TRIM_THRESHOLD_DB = -40.0
@@ -48,18 +49,16 @@ def apply_fades(samples: np.ndarray, sample_rate: int) -> np.ndarray:
 HIGHPASS_HZ = 70.0
 # A gentle shelf takes the edge off synthetic sibilants ("s", "sh") without dulling the voice.
 SHELF_HZ, SHELF_DB = 6000.0, -4.0
-SOFT_LOWPASS_HZ = 7500.0
-SOFT_REVERB_S, SOFT_REVERB_WET = 0.45, 0.16
 # The voice filters' impulse responses have decayed below -100 dB well within this many taps.
 VOICE_TAPS = 2048
 
 
-def _soft_room(sample_rate: int) -> np.ndarray:
+def _room(sample_rate: int, room_s: float) -> np.ndarray:
     """A small-room impulse response: seeded, exponentially decaying, darkened noise."""
     rng = np.random.default_rng(7)
-    n = int(SOFT_REVERB_S * sample_rate)
+    n = int(room_s * sample_rate)
     t = np.arange(n) / sample_rate
-    ir = rng.standard_normal(n) * np.exp(-t / (SOFT_REVERB_S / 6.9))  # -60 dB at the end
+    ir = rng.standard_normal(n) * np.exp(-t / (room_s / 6.9))  # -60 dB at the end
     ir = fir_filter(ir, cached_ir((biquad_lowpass(3500, 0.7071, sample_rate),), VOICE_TAPS))
     ir[: int(0.012 * sample_rate)] = 0.0  # early gap before the first reflections
     return ir / np.sqrt(np.sum(ir**2))
@@ -67,24 +66,26 @@ def _soft_room(sample_rate: int) -> np.ndarray:
 
 @lru_cache(maxsize=8)
 def _voice_filter(sample_rate: int, preset: str) -> np.ndarray:
-    """One FIR for the whole voice chain: high-pass, then a shelf that softens sibilance (and for the soft
-    preset a gentle low-pass)."""
+    """One FIR for the whole voice chain: high-pass, then a shelf that softens sibilance (and when the preset
+    has one, as the soft preset does, a gentle low-pass)."""
     highpass = cached_ir((biquad_highpass(HIGHPASS_HZ, 0.7071, sample_rate),), VOICE_TAPS)
     highs = fir_filter(highpass, cached_ir((biquad_highpass(SHELF_HZ, 0.7071, sample_rate),), VOICE_TAPS))
     h = highpass - (1 - 10 ** (SHELF_DB / 20)) * highs
-    if preset == "soft":
-        h = fir_filter(h, cached_ir((biquad_lowpass(SOFT_LOWPASS_HZ, 0.7071, sample_rate),), VOICE_TAPS))
+    lowpass_hz = _preset(preset).lowpass_hz
+    if lowpass_hz is not None:
+        h = fir_filter(h, cached_ir((biquad_lowpass(lowpass_hz, 0.7071, sample_rate),), VOICE_TAPS))
     h.setflags(write=False)
     return h
 
 
 def polish(samples: np.ndarray, sample_rate: int, preset: str = "plain") -> np.ndarray:
-    """High-pass, soften sibilance, and for the soft preset darken and add a small room."""
+    """High-pass, soften sibilance, and as the preset says (voice.presets) darken and add a small room."""
     x = fir_filter(samples.astype(np.float64), _voice_filter(sample_rate, preset))
-    if preset == "soft":
-        room = _soft_room(sample_rate)
+    chosen = _preset(preset)
+    if chosen.room_s is not None:
+        room = _room(sample_rate, chosen.room_s)
         wet = fir_filter(np.concatenate([x, np.zeros(len(room) - 1)]), room)
-        x = np.concatenate([x, np.zeros(len(wet) - len(x))]) * (1 - SOFT_REVERB_WET) + SOFT_REVERB_WET * wet
+        x = np.concatenate([x, np.zeros(len(wet) - len(x))]) * (1 - chosen.room_wet) + chosen.room_wet * wet
         x = trim_silence(x, sample_rate)  # the reverb tail is kept only while audible
     return x.astype(np.float32)
 
