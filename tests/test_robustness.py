@@ -459,33 +459,22 @@ def test_read_only_file_system_is_found_by_trying(write_routine, tmp_path, fake_
 FAKE_WORKER = textwrap.dedent(
     """
     # A stand-in for voiceguide.voice.pyttsx3_worker speaking the same protocol, misbehaving on demand.
-    import math, pickle, struct, sys, time, wave
+    import math, struct, sys, time, wave
+
+    from voiceguide.voice.protocol import Done, ListVoices, Ready, Voices, worker_channel
 
     mode, log = sys.argv[1], sys.argv[2]
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-
-    def send(message):
-        data = pickle.dumps(message)
-        stdout.write(struct.pack("<I", len(data)) + data)
-        stdout.flush()
-
-    def recv():
-        header = stdin.read(4)
-        if len(header) < 4:
-            sys.exit(0)
-        return pickle.loads(stdin.read(struct.unpack("<I", header)[0]))
+    channel = worker_channel()
+    send = channel.send
 
     if mode == "never-ready":
         time.sleep(60)
-    send(("ready", None))
-    while True:
-        message = recv()
-        if message is None:
-            sys.exit(0)
-        if message[0] == "voices":
-            send(("voices", [("en-us", "English (America)", ("en-us",), None)]))
+    send(Ready())
+    for message in channel.jobs():
+        if isinstance(message, ListVoices):
+            send(Voices([("en-us", "English (America)", ("en-us",), None)]))
             continue
-        _, job, text, voice, rate, volume, pitch, path, timeout_s = message
+        job, path = message.job, message.path
         with open(log, "a") as f:
             f.write(path + "\\n")
         if mode == "hang":
@@ -500,7 +489,7 @@ FAKE_WORKER = textwrap.dedent(
             with wave.open(path, "wb") as w:
                 w.setnchannels(1); w.setsampwidth(2); w.setframerate(22050)
                 w.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(i / 10))) for i in range(11025)))
-        send(("ok", job, path))
+        send(Done(job, path))
     """
 )
 

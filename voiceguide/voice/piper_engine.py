@@ -21,6 +21,7 @@ from ..errors import UnknownVoiceError, UsageError
 from ..inputs import _shown, user_path
 from . import resolve
 from .base import VoiceInfo, VoiceOptions
+from .protocol import PiperJob
 from .resolve import normal
 from .workers import Worker, WorkerPoolEngine
 
@@ -247,12 +248,13 @@ class PiperEngine(WorkerPoolEngine):
     def install_hint(self) -> str:
         return f"reinstall the neural extra: {INSTALL_HINT}"
 
-    def job_message(self, job: int, text: str, options: VoiceOptions, path: str, timeout_s: float) -> tuple:
+    def job_message(self, job: int, text: str, options: VoiceOptions, path: str, timeout_s: float) -> PiperJob:
         voice = self._voice(options)
-        # Piper has no pitch control: options.pitch (the soft preset's lower espeak pitch) is not applied.
-        return (
-            "synth", job, text, str(voice.model), str(voice.config), length_scale(options.rate_wpm),
-            options.volume, sentence_silence_s(options.rate_wpm), path,
+        # Piper has no pitch control: options.pitch (the soft preset's lower espeak pitch) is not applied, and
+        # its registration says so (voice.registry.PIPER), so the user is warned.
+        return PiperJob(
+            job, text, path, timeout_s, str(voice.model), str(voice.config), length_scale(options.rate_wpm),
+            options.volume, sentence_silence_s(options.rate_wpm),
         )
 
     def refused(self, worker: Worker, options: VoiceOptions, detail: str) -> Exception:

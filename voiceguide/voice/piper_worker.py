@@ -8,7 +8,7 @@ import wave
 import numpy as np
 
 from .clips import trim_silence
-from .pyttsx3_worker import Channel, _private_stdout
+from .protocol import Channel, Done, Failed, Fatal, PiperJob, Ready, Refused
 
 # One gain for the whole clip (Piper's own normalisation scales every sentence to full peak separately,
 # so sentences of one clip would jump in level); headroom for the resampler and filters downstream.
@@ -64,35 +64,36 @@ def serve(conn: Channel, threads: int) -> None:  # pragma: no cover - runs in a 
         import onnxruntime  # noqa: F401
         import piper  # noqa: F401
     except BaseException as exc:  # noqa: BLE001 - anything here means "no engine"; tell the parent
-        conn.send(("fatal", f"{type(exc).__name__}: {exc}"))
+        conn.send(Fatal(f"{type(exc).__name__}: {exc}"))
         return
-    conn.send(("ready", None))
+    conn.send(Ready())
     loaded: dict[str, object] = {}
     for message in conn.jobs():
-        _, job, text, model, config, length_scale, volume, sentence_silence_s, path = message
+        if not isinstance(message, PiperJob):
+            continue
+        job, model, path = message.job, message.model, message.path
         voice = loaded.get(model)
         if voice is None:
             try:
-                voice = loaded[model] = _load(model, config, threads)
+                voice = loaded[model] = _load(model, message.config, threads)
             except Exception as exc:  # noqa: BLE001 - a broken model is the user's file: name it, do not retry
                 detail = " ".join(str(exc).split())[:300]
-                conn.send(("refused", job, f"Piper voice model {model} could not be loaded ({detail}); is it a Piper .onnx voice file?"))
+                conn.send(Refused(job, f"Piper voice model {model} could not be loaded ({detail}); is it a Piper .onnx voice file?"))
                 continue
         try:
-            audio, rate = speak(voice, text, length_scale, volume, sentence_silence_s)
+            audio, rate = speak(voice, message.text, message.length_scale, message.volume, message.sentence_silence_s)
             if audio.size == 0:
-                conn.send(("error", job, "the voice produced no audio for this text"))
+                conn.send(Failed(job, "the voice produced no audio for this text"))
                 continue
             write_wav(path, audio, rate)
         except Exception as exc:  # noqa: BLE001
-            conn.send(("error", job, f"{type(exc).__name__}: {exc}"))
+            conn.send(Failed(job, f"{type(exc).__name__}: {exc}"))
             continue
-        conn.send(("ok", job, path))
+        conn.send(Done(job, path))
 
 
 if __name__ == "__main__":  # pragma: no cover
-    from voiceguide.voice.workers import leave_stopping_to_the_parent
+    from voiceguide.voice.protocol import leave_stopping_to_the_parent, worker_channel
 
     leave_stopping_to_the_parent()
-    out = _private_stdout()
-    serve(Channel(sys.stdin.buffer, out), int(sys.argv[1]) if len(sys.argv) > 1 else 1)
+    serve(worker_channel(), int(sys.argv[1]) if len(sys.argv) > 1 else 1)

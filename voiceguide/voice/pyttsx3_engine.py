@@ -10,6 +10,7 @@ import warnings
 from ..errors import EngineError, UnknownVoiceError
 from . import espeak_setup
 from .base import VoiceInfo, VoiceOptions
+from .protocol import Gone, ListVoices, Pyttsx3Job, Voices
 from .resolve import close_matches, normal, resolve_language, resolve_voice
 from .workers import Worker, WorkerPoolEngine
 
@@ -60,12 +61,10 @@ class Pyttsx3Engine(WorkerPoolEngine):
     def install_hint(self) -> str:
         return espeak_setup.install_hint()
 
-    def job_message(self, job: int, text: str, options: VoiceOptions, path: str, timeout_s: float) -> tuple:
-        voice = self.resolved_voice(options)
-        return ("synth", job, text, voice, options.rate_wpm, options.volume, options.pitch, path, timeout_s)
-
-    def is_refusal(self, detail: str) -> bool:
-        return "refused voice" in detail
+    def job_message(self, job: int, text: str, options: VoiceOptions, path: str, timeout_s: float) -> Pyttsx3Job:
+        return Pyttsx3Job(
+            job, text, path, timeout_s, self.resolved_voice(options), options.rate_wpm, options.volume, options.pitch
+        )
 
     def refused(self, worker: Worker, options: VoiceOptions, detail: str) -> Exception:
         return self._unknown_voice(options.voice or self.resolved_voice(options), detail)
@@ -119,20 +118,20 @@ class Pyttsx3Engine(WorkerPoolEngine):
         return fallback.id if fallback is not None else None
 
     def _voices_of(self, worker: Worker) -> list[VoiceInfo]:
-        worker.send(("voices",))
+        worker.send(ListVoices())
         deadline = time.monotonic() + VOICES_TIMEOUT_S
         while True:
             item = self._next_reply(max(0.0, deadline - time.monotonic()))
             if item is None:
                 raise EngineError(f"the text-to-speech engine did not list its voices within {VOICES_TIMEOUT_S:.0f} s")
-            if item[0] is worker and item[1][0] == "voices":
+            if item[0] is worker and isinstance(item[1], Voices):
                 found = []
-                for entry in item[1][1]:
+                for entry in item[1].voices:
                     voice_id, name, languages, gender, *rest = entry
                     priorities = tuple(rest[0]) if rest and len(rest[0]) == len(languages) else ()
                     found.append(VoiceInfo(id=voice_id, name=name, languages=tuple(languages), gender=gender, engine=self.name, priorities=priorities))
                 return found
-            if item[0] is worker and item[1][0] == "eof":
+            if item[0] is worker and isinstance(item[1], Gone):
                 raise EngineError("the text-to-speech engine exited while listing voices")
 
     def _unknown_voice(self, voice: str | None, detail: str | None) -> EngineError:

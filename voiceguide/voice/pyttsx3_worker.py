@@ -8,63 +8,13 @@ the file holds audio; a crash only takes this worker down, and the parent notice
 
 from __future__ import annotations
 
-import os
-import pickle
-import struct
-import sys
 import time
 import wave
-from typing import Any, BinaryIO, Iterator
+
+from .protocol import Channel, Done, Failed, Fatal, ListVoices, Pyttsx3Job, Ready, Refused, Voices
 
 
 DEFAULT_PITCH = 50  # espeak's own default on its 0-100 scale
-
-
-class Channel:
-    """Length-prefixed pickles over a pair of byte streams (the worker's stdin and stdout)."""
-
-    def __init__(self, reader: BinaryIO, writer: BinaryIO):
-        self.reader = reader
-        self.writer = writer
-
-    def send(self, message: Any) -> None:
-        data = pickle.dumps(message)
-        self.writer.write(struct.pack("<I", len(data)) + data)
-        self.writer.flush()
-
-    def recv(self) -> Any:
-        header = self.reader.read(4)
-        if len(header) < 4:
-            raise EOFError
-        (size,) = struct.unpack("<I", header)
-        data = self.reader.read(size)
-        if len(data) < size:
-            raise EOFError
-        return pickle.loads(data)  # noqa: S301 - both ends are our own processes
-
-    def jobs(self) -> Iterator[Any]:
-        """Messages until the parent says stop (None) or closes the pipe."""
-        while True:
-            try:
-                message = self.recv()
-            except EOFError:
-                return
-            if message is None:
-                return
-            yield message
-
-
-def _private_stdout() -> BinaryIO:
-    """Keep the real stdout for the protocol and point fd 1 at /dev/null.
-
-    The espeak driver prints "Audio saved to ..." from its own thread, and native code may write to fd 1;
-    neither may corrupt the message stream.
-    """
-    protocol = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    sys.stdout = open(os.devnull, "w")  # noqa: SIM115
-    return protocol
 
 
 def _wav_frames(path: str) -> int:
@@ -138,23 +88,23 @@ def serve(conn: Channel) -> None:  # pragma: no cover - runs in a child process;
 
         engine = pyttsx3.init()
     except BaseException as exc:  # noqa: BLE001 - anything here means "no engine"; tell the parent
-        conn.send(("fatal", f"{type(exc).__name__}: {exc}"))
+        conn.send(Fatal(f"{type(exc).__name__}: {exc}"))
         return
 
     finished: list[bool] = []
     errors: list[str] = []
     engine.connect("finished-utterance", lambda name=None, completed=True: finished.append(completed))
     engine.connect("error", lambda name=None, exception=None: errors.append(str(exception)))
-    conn.send(("ready", None))
+    conn.send(Ready())
 
     synchronize = _espeak_synchronize()
     pitch_changed = False
     for message in conn.jobs():
-        op = message[0]
-        if op == "voices":
-            conn.send(("voices", _voice_list(engine)))
-        elif op == "synth":
-            _, job, text, voice, rate, volume, pitch, path, timeout_s = message
+        if isinstance(message, ListVoices):
+            conn.send(Voices(_voice_list(engine)))
+        elif isinstance(message, Pyttsx3Job):
+            job, text, path, timeout_s = message.job, message.text, message.path, message.timeout_s
+            voice, rate, volume, pitch = message.voice, message.rate_wpm, message.volume, message.pitch
             if pitch is None and pitch_changed:
                 pitch = DEFAULT_PITCH  # undo an earlier job's pitch; espeak keeps it otherwise
             pitch_changed = pitch is not None and pitch != DEFAULT_PITCH
@@ -169,7 +119,7 @@ def serve(conn: Channel) -> None:  # pragma: no cover - runs in a child process;
             except Exception as exc:  # noqa: BLE001
                 errors.append(str(exc))
             if errors:
-                conn.send(("error", job, f"the engine refused voice={voice!r} rate={rate} volume={volume}: {errors[0]}"))
+                conn.send(Refused(job, f"the engine refused voice={voice!r} rate={rate} volume={volume}: {errors[0]}"))
                 continue
             finished.clear()
             engine.save_to_file(text, path)
@@ -178,16 +128,15 @@ def serve(conn: Channel) -> None:  # pragma: no cover - runs in a child process;
             while time.monotonic() < deadline and not (finished and _wav_frames(path) > 0):
                 time.sleep(0.002)
             if errors:
-                conn.send(("error", job, errors[0]))
+                conn.send(Failed(job, errors[0]))
             elif not finished or _wav_frames(path) == 0:
-                conn.send(("error", job, f"no audio after {timeout_s:.0f} s"))
+                conn.send(Failed(job, f"no audio after {timeout_s:.0f} s"))
             else:
-                conn.send(("ok", job, path))
+                conn.send(Done(job, path))
 
 
 if __name__ == "__main__":  # pragma: no cover
-    from voiceguide.voice.workers import leave_stopping_to_the_parent
+    from voiceguide.voice.protocol import leave_stopping_to_the_parent, worker_channel
 
     leave_stopping_to_the_parent()
-    out = _private_stdout()
-    serve(Channel(sys.stdin.buffer, out))
+    serve(worker_channel())

@@ -17,26 +17,14 @@ from typing import Callable
 from ..errors import EngineError
 from .base import Engine, VoiceOptions
 from .cache import wav_is_complete
-from .pyttsx3_worker import Channel
-
-
-def leave_stopping_to_the_parent() -> None:
-    """Called first in a worker process. Ctrl-C and SIGTERM reach the whole process group; the parent turns
-    both into an orderly stop that closes its workers' pipes (or kills a hung one). A worker that died on
-    the signal instead could leave half-made files behind (ctypes.util.find_library, looking for a system
-    espeak-ng, compiles a probe in a named temporary file)."""
-    import signal
-
-    for name in ("SIGINT", "SIGTERM"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), signal.SIG_IGN)
+from .protocol import Channel, Done, Failed, Fatal, Gone, Job, Ready, Refused, Reply, leave_stopping_to_the_parent  # noqa: F401 - re-exported
 
 
 class Worker:
     """A fresh interpreter running a worker module (like multiprocessing's spawn, but it never re-imports the
     caller's __main__, so library users need no `if __name__ == "__main__"` guard).
 
-    A reader thread turns its replies into (worker, message) items on a shared queue; EOF becomes "eof".
+    A reader thread turns its replies into (worker, reply) items on a shared queue; EOF becomes Gone().
     """
 
     def __init__(self, command: list[str], replies: queue.Queue):
@@ -62,7 +50,7 @@ class Worker:
             try:
                 message = self.channel.recv()
             except (EOFError, OSError, ValueError):
-                self.replies.put((self, ("eof",)))
+                self.replies.put((self, Gone()))
                 return
             self.replies.put((self, message))
 
@@ -70,7 +58,7 @@ class Worker:
         try:
             self.channel.send(message)
         except (OSError, ValueError):
-            pass  # the reader thread reports the dead worker as "eof"
+            pass  # the reader thread reports the dead worker as Gone()
 
     def exit_code(self) -> int | None:
         try:
@@ -103,9 +91,7 @@ class Worker:
 class WorkerPoolEngine(Engine):
     """An engine whose synthesis runs in up to `max_workers` worker processes.
 
-    Worker protocol (length-prefixed pickles, see Channel): the worker sends ("ready", None) or ("fatal",
-    detail) once; then answers each job message with ("ok", job, path), ("error", job, detail) (retried once)
-    or ("refused", job, detail) (bad settings: reported at once, never retried). None asks it to exit.
+    Worker protocol: voice.protocol (typed messages, length-prefixed pickles over a Channel).
     """
 
     def __init__(self, workers: int | None = None):
@@ -132,20 +118,16 @@ class WorkerPoolEngine(Engine):
     def install_hint(self) -> str:
         return "reinstall voiceguide with pip"
 
-    def job_message(self, job: int, text: str, options: VoiceOptions, path: str, timeout_s: float) -> tuple:
+    def job_message(self, job: int, text: str, options: VoiceOptions, path: str, timeout_s: float) -> Job:
         raise NotImplementedError
 
     def refused(self, worker: Worker, options: VoiceOptions, detail: str) -> Exception:
         """The error for settings the worker refused (an unknown voice, a broken model file)."""
         return EngineError(f"the text-to-speech engine refused the voice settings: {detail}")
 
-    def is_refusal(self, detail: str) -> bool:
-        """Whether an ("error", ...) reply really means the settings were refused (no retry)."""
-        return False
-
     # ----- the pool
 
-    def _next_reply(self, timeout_s: float) -> tuple[Worker, tuple] | None:
+    def _next_reply(self, timeout_s: float) -> tuple[Worker, Reply] | None:
         try:
             return self._replies.get(timeout=timeout_s)
         except queue.Empty:
@@ -174,13 +156,13 @@ class WorkerPoolEngine(Engine):
             if worker.ready:
                 deferred.append(item)
                 continue
-            if message[0] == "ready":
+            if isinstance(message, Ready):
                 worker.ready = True
                 continue
             code = worker.exit_code()
             self.close(kill=True)
-            if message[0] == "fatal":
-                raise EngineError(f"no text-to-speech engine works here ({message[1]}); {self.install_hint()}")
+            if isinstance(message, Fatal):
+                raise EngineError(f"no text-to-speech engine works here ({message.detail}); {self.install_hint()}")
             raise EngineError(f"the text-to-speech engine exited while starting (exit code {code}); {self.install_hint()}")
         for item in deferred:
             self._replies.put(item)
@@ -249,13 +231,13 @@ class WorkerPoolEngine(Engine):
                     worker, reply = item
                     if worker not in self._pool or worker.job is None:
                         continue  # a late reply from a worker that was replaced
-                    if reply[0] == "ok" and reply[1] == worker.job[0]:
-                        deliver(worker, Path(reply[2]))
-                    elif reply[0] == "refused" or (reply[0] == "error" and self.is_refusal(reply[2])):
-                        raise self.refused(worker, options, reply[2])
-                    elif reply[0] == "error":
-                        retry_or_fail(worker, reply[2])
-                    elif reply[0] == "eof":
+                    if isinstance(reply, Done) and reply.job == worker.job[0]:
+                        deliver(worker, Path(reply.path))
+                    elif isinstance(reply, Refused):
+                        raise self.refused(worker, options, reply.detail)
+                    elif isinstance(reply, Failed):
+                        retry_or_fail(worker, reply.detail)
+                    elif isinstance(reply, Gone):
                         code = worker.exit_code()
                         retry_or_fail(worker, f"the engine process exited (code {code}); {self.install_hint()}")
                         worker = self._replace(worker)
