@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..plan import Event, Plan
-from . import atomic_output
+from .files import atomic_output
 
 LINE_CHARS = 65  # columns: a wide (CJK) character counts two
 CUE_LINES = 2

@@ -95,7 +95,7 @@ def write_chapters(path: str | Path, marks: Sequence[Chapter], sample_rate: int 
     """
     import av
 
-    from . import atomic_output
+    from .files import atomic_output
 
     path = Path(path)
     with atomic_output(path) as tmp, av.open(str(path)) as source:
