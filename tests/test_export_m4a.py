@@ -148,5 +148,5 @@ def test_cli_renders_m4a_and_other_formats_do_not_load_pyav(write_routine, fake_
     assert MP4(str(out)).tags["\xa9nam"] == ["Small test routine"]
     again = CliRunner().invoke(cli, ["render", str(routine), "-o", str(out), "--engine", "fake", "--quiet"])
     assert again.exit_code == 2 and "already exists" in again.output and "Traceback" not in again.output
-    code = "import sys, voiceguide.render, voiceguide.cli; print('av' in sys.modules)"
+    code = "import sys, voiceguide.pipeline, voiceguide.cli; print('av' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"

@@ -9,7 +9,7 @@ import pytest
 from voiceguide import config as config_module
 from voiceguide.cli import cli
 from voiceguide.config import CONFIG_KEYS, Config, builtin_defaults
-from voiceguide.render import render
+from voiceguide.pipeline import render
 from voiceguide.routine import parse_routine
 from voiceguide.settings import CLI, CONFIG, NOT_GIVEN, ROUTINE, SETTINGS, config_template, given, resolve
 

@@ -188,7 +188,7 @@ def f0_hz(x: np.ndarray) -> float:
 
 
 def test_soft_preset_is_slower_lower_and_roomier(tmp_path, shared_real_cache):
-    from voiceguide.render import voice_options
+    from voiceguide.pipeline import voice_options
     from voiceguide.routine import Routine, Section, VoiceSettings
 
     text = "Let your shoulders drop, and breathe out slowly through your mouth."

@@ -2,15 +2,14 @@
 
 __version__ = "0.1.0"  # before the imports below: render reads it for the files' comment tag
 
-import sys as _sys
-import types as _types
-
 # The rest of the API is imported on first use (PEP 562), so importing the package stays light: the command's
 # entry module (voiceguide._entry) installs its signal handlers before numpy and click are loaded.
 _LAZY = {
-    "EngineError": "errors", "RoutineError": "errors", "UsageError": "errors", "VoiceguideError": "errors",
+    "Cancelled": "errors", "EngineError": "errors", "ParameterError": "errors", "RoutineError": "errors",
+    "UsageError": "errors", "VoiceguideError": "errors",
     "Plan": "plan", "build_plan": "plan", "spoken_texts": "plan",
-    "RenderResult": "render", "render": "render", "synthesize_plan": "render",
+    "RenderResult": "pipeline", "render": "pipeline", "render_request": "pipeline", "synthesize_plan": "pipeline",
+    "Cancel": "requests", "Output": "requests", "Session": "requests",
     "Routine": "routine", "load_routine": "routine", "parse_routine": "routine",
 }
 
@@ -28,14 +27,3 @@ def __getattr__(name: str):
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
-
-
-class _Package(_types.ModuleType):
-    def __setattr__(self, name: str, value) -> None:
-        # Importing the submodule voiceguide.render binds it here; `voiceguide.render` stays the function.
-        if name in _LAZY and isinstance(value, _types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-_sys.modules[__name__].__class__ = _Package

@@ -23,10 +23,11 @@ from .library import builtin_routines, builtin_tracks, routine_format_text
 from .plan import build_plan, check_session_length, estimated_speech
 from .config import CONFIG_TEMPLATE, config_path, describe, load_config
 from .export import atomic_output, check_output_path, formats
-from .render import default_output, render, render_batch, say, synthesize_plan, write_json
+from .pipeline import render_batch, render_request, say, synthesize_session, write_json
+from .requests import Output, Session, resolve_session
 from .starter import starter_routine
 from .routine import MAX_SESSION_S, VOICE_ENGINES, format_duration, load_routine, parse_duration
-from .settings import SETTINGS, given, resolve
+from .settings import NOT_GIVEN, SETTINGS, given, resolve
 from .voice import engine_session
 
 
@@ -316,18 +317,18 @@ def render_cmd(routines, output, out_dir, pace, voice, rate_wpm, volume, engine,
     length_s = lengths[0]
     if out_dir and not output:
         output = str(_output_folder(Path(out_dir)) / f"{Path(routine).stem}.mp3")
-    out = Path(output) if output else default_output(routine, config)
+    session = _session(routine, voice, rate_wpm, volume, preset, engine, pace, length_s, chimes, config)
+    request = Output(
+        given(output), force=force, cues=given(cues), captions=given(captions), stems=given(stems), chapters=given(chapters),
+        cover=given(cover), artist=given(artist), loudness_lufs=given(loudness_lufs),
+        bitrate_kbps=int(bitrate_kbps) if bitrate_kbps else NOT_GIVEN,
+    )
     progress = _Progress(enabled=not quiet)
     try:
-        result = render(
-            routine, out, voice=voice, rate_wpm=rate_wpm, volume=volume, preset=preset, pace=pace, chimes=chimes,
-            length_s=length_s, config=config, engine=engine, force=force, cues=cues, captions=captions,
-            chapters=chapters, cover=cover, artist=artist, stems=stems,
-            loudness_lufs=loudness_lufs, bitrate_kbps=int(bitrate_kbps) if bitrate_kbps else None,
-            progress=progress,
-        )
+        result = render_request(session, request, progress=progress)
     finally:
         progress.finish()
+    out = result.output
     for warning in result.plan.warnings:
         note(f"warning: {warning}")
     if not quiet:
@@ -337,6 +338,14 @@ def render_cmd(routines, output, out_dir, pace, voice, rate_wpm, volume, engine,
             f"in {result.timings_s['total']:.1f} s",
             err=False,
         )
+
+
+def _session(routine, voice, rate_wpm, volume, preset, engine, pace, length_s, chimes, config) -> Session:
+    """The Session request of the voice options (an option not given is NOT_GIVEN)."""
+    return Session(
+        routine, voice=given(voice), rate_wpm=given(rate_wpm), volume=given(volume), preset=given(preset),
+        engine=given(engine), pace=given(pace), length_s=given(length_s), chimes=given(chimes), config=given(config),
+    )
 
 
 def _output_folder(folder: Path) -> Path:
@@ -388,10 +397,8 @@ def plan_cmd(routine, pace, voice, rate_wpm, volume, engine, preset, chimes, len
     """Show the timeline of ROUTINE (speech is synthesised or taken from the cache to time it; no session is rendered)."""
     if output:
         _check_json_output(Path(output), force)
-    plan, _, _ = synthesize_plan(
-        routine, voice=voice, rate_wpm=rate_wpm, volume=volume, preset=preset, pace=pace, chimes=chimes,
-        length_s=length_s, config=load_config(), engine=engine,
-    )
+    session = _session(routine, voice, rate_wpm, volume, preset, engine, pace, length_s, chimes, load_config())
+    plan, _, _ = synthesize_session(resolve_session(session))
     if as_json and not output:  # the warnings are in the JSON; the output is the JSON alone
         show(json.dumps(plan.to_json(), indent=2, ensure_ascii=False), json_escapes=True)
         return

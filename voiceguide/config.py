@@ -162,7 +162,7 @@ def _config_music(current: MusicSettings | None, config: Config) -> MusicSetting
 
 def builtin_defaults(preset: str | None = None) -> dict[str, Any]:
     """What each config key is when neither the config nor the routine sets it (for `config --show`)."""
-    from .render import SOFT_RATE_WPM
+    from .pipeline import SOFT_RATE_WPM
 
     defaults = {s.key: s.shown() for s in config_settings()}
     if preset == "soft":

@@ -66,3 +66,16 @@ class AudioInputError(AudioError):
 
 class OutputError(VoiceguideError):
     """An output file could not be written (no space left, read-only or failing disk); the previous file is kept."""
+
+
+class ParameterError(UsageError):
+    """A request's parameter (`parameter`: "pace", "length_s", "output", "cues"...) is refused; front ends may
+    name it in their own words (the command line's --pace, --length, -o)."""
+
+    def __init__(self, message: str, parameter: str):
+        super().__init__(message)
+        self.parameter = parameter
+
+
+class Cancelled(VoiceguideError):
+    """The caller cancelled the work (a Cancel token was set); nothing was written."""

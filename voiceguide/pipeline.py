@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .config import Config, apply_config
-from .errors import UsageError, VoiceguideError
+from .config import Config
+from .errors import Cancelled, UsageError, VoiceguideError  # noqa: F401 (Cancelled: re-exported)
 from . import __version__
-from .export import atomic_output, check_output_path, encode_blocks, open_encoder, output_format
-from .export.captions import caption_format, write_captions
-from .export.tags import DEFAULT_ARTIST, Metadata, chapters_for, cover_png, load_cover
+from .export import atomic_output, check_output_path, encode_blocks, open_encoder
+from .export.captions import write_captions
+from .export.tags import Metadata, chapters_for, cover_png
 import numpy as np
 
 from .loudness import loudness_from_hops
@@ -25,8 +25,12 @@ from .mix import BLOCK_FRAMES, DEFAULT_LOUDNESS_LUFS, SAMPLE_RATE, Mixer, level_
 from .memory import fixed_mmap_threshold
 from .music import loop_hops, open_loop
 from .plan import Chapter, Plan, build_plan, check_session_length, estimated_speech, fit_to_length, spoken_texts
-from .settings import NOT_GIVEN, SETTINGS, given, resolve
-from .routine import MAX_SESSION_S, Routine, format_duration, has_words, load_routine, text_problem
+from .requests import (  # noqa: F401 (check_length_s, default_output...: part of this module's API before requests.py)
+    PACE_AND_LENGTH, STEM_NAMES, Cancel, Output, ResolvedSession, Session, apply_overrides, check_length_s,
+    check_stems_folder, default_output, refuse_shared_outputs, resolve_request, resolve_session, voice_options,
+)
+from .settings import given, resolve
+from .routine import Routine, has_words, text_problem
 from .voice import DEFAULT_ENGINE, ClipCache, ClipStats, Engine, VoiceOptions, engine_session, prepare_clips
 from .voice.presets import PRESETS
 
@@ -50,50 +54,6 @@ SOFT_RATE_WPM = PRESETS["soft"].rate_wpm
 SOFT_PITCH = PRESETS["soft"].pitch
 
 
-def voice_options(
-    routine: Routine,
-    voice: str | None = None,
-    rate_wpm: int | None = None,
-    volume: float | None = None,
-    preset: str | None = None,
-) -> VoiceOptions:
-    """CLI options override the routine's voice settings (the config's filled in), which override the defaults
-    (and the preset's)."""
-    preset = resolve("preset", given(preset), given(routine.voice.preset))
-    soft = preset == "soft"
-    return VoiceOptions(
-        voice=resolve("voice", given(voice), given(routine.voice.name)),
-        rate_wpm=resolve("rate_wpm", given(rate_wpm), given(routine.voice.rate_wpm), default=SOFT_RATE_WPM if soft else NOT_GIVEN),
-        volume=resolve("volume", given(volume), given(routine.voice.volume)),
-        language=routine.language,
-        pitch=SOFT_PITCH if soft else None,
-        preset=preset,
-    )
-
-
-def apply_overrides(
-    routine: Routine | str | Path, pace: float | None = None, chimes: str | None = None, config: Config | None = None
-) -> Routine:
-    """Load the routine if needed; fill in the user's defaults (config), then apply command-line options."""
-    loaded = routine if isinstance(routine, Routine) else load_routine(routine)
-    if config is not None:
-        loaded = apply_config(loaded, config)
-    if pace is not None:
-        knob = SETTINGS["pace"]
-        if not knob.low <= pace <= knob.high:
-            raise UsageError(f"--pace {pace:g} is out of range; use a factor between {knob.range_text(' and ')}")
-        loaded = loaded.with_overrides(pace=pace)
-    if chimes is not None:
-        choices = SETTINGS["chimes"].choice_list()
-        if chimes not in choices:
-            raise UsageError(f"unknown chime set '{chimes}' (choose from: {', '.join(choices)})")
-        loaded = loaded.with_overrides(chimes=chimes)
-    return loaded
-
-
-PACE_AND_LENGTH = "use either --pace or --length, not both: --length chooses the pace itself"
-
-
 def synthesize_plan(
     routine: Routine | str | Path,
     *,
@@ -113,44 +73,47 @@ def synthesize_plan(
 
     With `length_s`, the action time is scaled (never the speech) so the session lasts that long (+-1 s).
     """
-    if length_s is not None and pace is not None:
-        raise UsageError(PACE_AND_LENGTH)
-    check_length_s(length_s)
-    routine = apply_overrides(routine, pace, chimes, config)
-    options = voice_options(routine, voice, rate_wpm, volume, preset)
+    session = Session(
+        routine, voice=given(voice), rate_wpm=given(rate_wpm), volume=given(volume), preset=given(preset),
+        engine=given(engine), pace=given(pace), length_s=given(length_s), chimes=given(chimes), config=given(config),
+    )
+    return synthesize_session(resolve_session(session), cache, progress)
+
+
+def synthesize_session(
+    session: ResolvedSession, cache: ClipCache | None = None, progress: Progress | None = None, cancel: Cancel | None = None
+) -> tuple[Plan, dict, ClipStats]:
+    """The clips and the plan of a resolved session (see synthesize_plan)."""
+    routine, options, length_s = session.routine, session.options, session.length_s
     if length_s is None:
         # Before any synthesis: an estimate (the real check follows) keeps a 400-hour routine from running for hours.
         check_session_length(build_plan(routine, estimated_speech(routine, options.rate_wpm)), routine.source, estimated=True)
-    # Like the other voice settings: the caller's (CLI) choice, else the routine's (with the config's filled in).
-    engine = resolve("engine", given(engine), given(routine.voice.engine))
-    with engine_session(engine) as engine_obj:
+    if cancel is not None:
+        cancel.check()
+
+    def on_clips(done: int, total: int) -> None:
+        if progress:
+            progress("voice", done, total)
+        if cancel is not None:
+            cancel.check()
+
+    with engine_session(session.engine) as engine_obj:
         clips, stats = prepare_clips(
             spoken_texts(routine),
             engine_obj,
             options,
             cache or ClipCache(),
             SAMPLE_RATE,
-            progress=(lambda d, t: progress("voice", d, t)) if progress else None,
+            progress=on_clips if progress or cancel is not None else None,
         )
+    if cancel is not None:
+        cancel.check()
     speech_s = {t: c.frames / SAMPLE_RATE for t, c in clips.items()}
     if length_s is not None:
         routine = fit_to_length(routine, speech_s, length_s)
     plan = build_plan(routine, speech_s)
     check_session_length(plan, routine.source)
     return plan, clips, stats
-
-
-def check_length_s(length_s: float | None) -> None:
-    if length_s is not None and not 0 < length_s <= MAX_SESSION_S:
-        raise UsageError(
-            f"--length {format_duration(length_s)} is out of range: a session may last at most {format_duration(MAX_SESSION_S)}"
-        )
-
-
-def default_output(routine: Routine | str | Path, config: Config | None = None) -> Path:
-    """Where a session goes without -o: ROUTINE-NAME.mp3 in the config's output_dir (else the current folder)."""
-    name = Path(routine.source if isinstance(routine, Routine) else routine).stem
-    return Path(resolve("output_dir", config=given((config or Config()).output_dir))) / f"{name}.mp3"
 
 
 def render(
@@ -185,55 +148,52 @@ def render(
     and chimes.wav, aligned) are extra outputs. MP3 files get ID3 tags, cover art and chapters
     (`chapters`: sections, steps or none). `output`, `loudness_lufs` and `bitrate_kbps` left out (None) come from
     `config` (its output_dir, loudness_lufs, bitrate_kbps), else the built-in defaults.
+    A thin wrapper: it builds a Session and an Output and calls render_request.
     """
-    if length_s is not None and pace is not None:
-        raise UsageError(PACE_AND_LENGTH)
-    defaults = config or Config()
-    loudness_lufs = resolve("loudness_lufs", given(loudness_lufs), config=given(defaults.loudness_lufs))
-    bitrate_kbps = resolve("bitrate_kbps", given(bitrate_kbps), config=given(defaults.bitrate_kbps))
-    output = Path(output) if output is not None else default_output(routine, config)
-    check_output_path(output, force)
-    out_format = output_format(output)
-    # Every output gets the checks -o gets: a regular file (or nothing) there, a folder that takes a new file.
-    for path in (cues, captions):
-        if path:
-            check_output_path(Path(path), force, audio=False)
-    if captions:
-        caption_format(captions)
-    if chapters not in SETTINGS["chapters"].choice_list():
-        raise UsageError(f"--chapters must be one of: {', '.join(SETTINGS['chapters'].choice_list())}")
-    cover_png_bytes = load_cover(cover) if cover else None
-    stems_dir = Path(stems) if stems else None
-    if stems_dir is not None:
-        check_stems_folder(stems_dir, force)  # made only once the routine and its music have been accepted
-    refuse_shared_outputs(
-        [("the session (-o)", output), ("--cues", cues), ("--captions", captions)]
-        + [(f"--stems ({name}.wav)", stems_dir / f"{name}.wav") for name in STEM_NAMES if stems_dir is not None]
+    session = Session(
+        routine, voice=given(voice), rate_wpm=given(rate_wpm), volume=given(volume), preset=given(preset),
+        engine=given(engine), pace=given(pace), length_s=given(length_s), chimes=given(chimes), config=given(config),
     )
-    knob = SETTINGS["loudness_lufs"]
-    if not knob.low <= loudness_lufs <= knob.high:
-        raise UsageError(f"--loudness {loudness_lufs:g} is out of range; use {knob.range_text()} LUFS (-16 is usual for speech)")
+    out = Output(
+        given(output), force=force, cues=given(cues), captions=given(captions), stems=given(stems), chapters=given(chapters),
+        cover=given(cover), artist=given(artist), loudness_lufs=given(loudness_lufs), bitrate_kbps=given(bitrate_kbps),
+    )
+    return render_request(session, out, progress=progress, cache=cache, block_frames=block_frames)
+
+
+def render_request(
+    session: Session,
+    output: Output,
+    progress: Progress | None = None,
+    cancel: Cancel | None = None,
+    *,
+    cache: ClipCache | None = None,
+    block_frames: int = BLOCK_FRAMES,
+) -> RenderResult:
+    """Make the session `session` asks for and write it where `output` says; every check is done before any work.
+
+    `cancel` (a Cancel token) is checked between synthesis batches and mixer blocks: once set, Cancelled is
+    raised and no output is left (neither the file nor its temporary).
+    """
+    started = time.perf_counter()
+    resolved, out = resolve_request(session, output)
     cache = cache or ClipCache()
     timings: dict[str, float] = {}
-    started = time.perf_counter()
-    routine = apply_overrides(routine, pace, chimes, config)
-    options = voice_options(routine, voice, rate_wpm, volume, preset)
-    plan, clips, stats = synthesize_plan(
-        routine, voice=voice, rate_wpm=rate_wpm, volume=volume, preset=preset, length_s=length_s, engine=engine,
-        cache=cache, progress=progress,
-    )
-    routine = routine.with_overrides(pace=plan.pace)
+    plan, clips, stats = synthesize_session(resolved, cache, progress, cancel)
+    routine, options = resolved.routine.with_overrides(pace=plan.pace), resolved.options
     timings["voice"] = time.perf_counter() - started
+    output, out_format, force, chapters, stems_dir = out.path, out.format, out.force, out.chapters, out.stems
+    loudness_lufs, bitrate_kbps = out.loudness_lufs, out.bitrate_kbps
 
     meta = None
     if out_format.tag_writer is not None:
         # Made before the music is decoded: the cover's image buffers then never add to the mix's peak memory.
         meta = Metadata(
             title=plan.title,
-            artist=artist or DEFAULT_ARTIST,
+            artist=out.artist,
             year=datetime.date.today().year,
-            comment=settings_comment(routine, options, loudness_lufs, _engine_name(engine, routine)),
-            cover_png=cover_png_bytes or cover_png(plan.title, " ".join(s.title for s in routine.sections)),
+            comment=settings_comment(routine, options, loudness_lufs, _engine_name(resolved.engine, routine)),
+            cover_png=out.cover_png or cover_png(plan.title, " ".join(s.title for s in routine.sections)),
         )
     fixed_mmap_threshold()
     # Streamed from a 16-bit file in the cache: memory does not depend on the music's length.
@@ -250,6 +210,8 @@ def render(
         written += frames
         if progress:
             progress("mix", written, mixer.total_frames)
+        if cancel is not None:
+            cancel.check()
 
     if stems_dir is not None:
         try:
@@ -267,49 +229,16 @@ def render(
             marks = None if chapters == "none" or not out_format.chapters else chapters
             out_format.tag_writer(tmp, plan, meta, marks)
             written_chapters = () if marks is None else chapters_for(plan, marks)
-        if cues:
-            write_json(Path(cues), plan.to_json(), replace=force)
-        if captions:
-            write_captions(captions, plan, replace=force)
+        if out.cues:
+            write_json(out.cues, plan.to_json(), replace=force)
+        if out.captions:
+            write_captions(out.captions, plan, replace=force)
         if stems_dir is not None:
             write_stems(mixer, stems_dir, block_frames, replace=force)
+        if cancel is not None:
+            cancel.check()
     timings["total"] = time.perf_counter() - started
     return RenderResult(plan, output, stats.synthesized, stats.cached, timings, chapters=written_chapters)
-
-
-STEM_NAMES = ("voice", "music", "chimes")
-
-
-def check_stems_folder(folder: Path, force: bool) -> None:
-    """Refuse, before any work, a --stems folder that is a file or cannot be made, or stems that may not be replaced.
-
-    Nothing is created here: a render refused later (a routine problem) must leave no folder behind.
-    """
-    if os.path.lexists(folder) and not folder.is_dir():
-        raise UsageError(f"--stems {folder} is not a folder; give a folder name (it is made if missing)")
-    if folder.is_dir():
-        for name in STEM_NAMES:
-            check_output_path(folder / f"{name}.wav", force)
-        return
-    existing = next((p for p in folder.absolute().parents if os.path.lexists(p)), None)
-    if existing is None or not existing.is_dir():
-        raise UsageError(f"cannot make the --stems folder {folder}: {existing} is not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise UsageError(f"cannot make the --stems folder {folder}: {existing} is not writable")
-
-
-def refuse_shared_outputs(outputs: list[tuple[str, str | Path | None]]) -> None:
-    """Refuse, before any work, two outputs bound for one file (the later one would replace the earlier)."""
-    seen: dict[str, str] = {}
-    for label, path in outputs:
-        if not path:
-            continue
-        path = Path(path)
-        # The folder is resolved (symbolic links, '..'); the name is not: an output replaces a link, not its target.
-        key = os.path.normcase(os.path.join(os.path.realpath(path.parent if str(path.parent) else "."), path.name))
-        if key in seen:
-            raise UsageError(f"{seen[key]} and {label} name the same file, {path}: give each output its own name")
-        seen[key] = label
 
 
 def _engine_name(engine: Engine | str | None, routine: Routine) -> str:
