@@ -583,7 +583,7 @@ def voices_cmd(language, engine):
             note(f"note: no {name} voices: {exc}")  # e.g. the optional piper engine is not installed
     if language:
         lang = language.lower().replace("_", "-")
-        voices = [v for v in voices if any(l.lower() == lang or l.lower().startswith(lang + "-") for l in v.languages)]
+        voices = [v for v in voices if any(tag.lower() == lang or tag.lower().startswith(lang + "-") for tag in v.languages)]
         if not voices:
             raise UsageError(f"no installed voice for language '{language}'")
     for v in sorted(voices, key=lambda v: (v.engine, v.id)):

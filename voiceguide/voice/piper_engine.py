@@ -8,7 +8,6 @@ ever imported inside the worker processes. Voices are a model (`NAME.onnx`) with
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import importlib.util
 import json
