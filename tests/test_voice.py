@@ -52,6 +52,34 @@ def test_rate_changes_take_effect_in_one_worker(real_engine, tmp_path):
     assert lengths[100][0] == pytest.approx(lengths[100][1])
 
 
+def test_a_workers_first_clip_is_spoken_at_the_asked_rate(tmp_path):
+    """pyttsx3 starts espeak at 200 wpm; a worker's first clip once came out a quarter short (spoken at 200, not
+    150) when the rate change had not reached espeak yet. Fresh engines, so every worker's first job is tested."""
+    from pathlib import Path
+
+    import soundfile
+
+    texts = ["Good morning. Here is a four minute refresh with cool hands and light strokes.", "Cool hands and an open neck."]
+    runs = []
+    for attempt in range(3):
+        engine = get_engine("pyttsx3")
+        try:
+            out = tmp_path / f"run{attempt}"
+            out.mkdir()
+            got: dict[str, list[int]] = {}
+            # Each text twice: the first job of each worker, then the same text on a warm worker.
+            engine.synthesize(texts, VoiceOptions(rate_wpm=150), out, lambda t, p: got.setdefault(t, []).append(soundfile.info(str(p)).frames))
+            later = tmp_path / f"later{attempt}"
+            later.mkdir()
+            engine.synthesize(texts, VoiceOptions(rate_wpm=150), later, lambda t, p: got[t].append(soundfile.info(str(Path(p))).frames))
+        finally:
+            engine.close()
+        runs.append(got)
+    for got in runs:
+        for text, (first, warm) in got.items():
+            assert first == pytest.approx(warm, rel=0.03), (text, first, warm)
+
+
 def test_many_clips_in_parallel_each_has_its_own_text(real_engine, tmp_path):
     texts = [f"Step {n}. Sweep outward {n} times." for n in range(1, 13)] + ["Sweep gently", "A much longer sentence " * 4]
     clips, stats = prepare_clips(texts, real_engine, VoiceOptions(), ClipCache(tmp_path))

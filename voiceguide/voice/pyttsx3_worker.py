@@ -98,6 +98,10 @@ def serve(conn: Channel) -> None:  # pragma: no cover - runs in a child process;
     conn.send(Ready())
 
     synchronize = _espeak_synchronize()
+    # pyttsx3's Engine.setProperty only queues the change until the next run loop, so synchronize() would wait
+    # for nothing; the driver's own setProperty applies it now (SAPI5 and macOS drivers have one too).
+    driver = getattr(getattr(engine, "proxy", None), "_driver", None)
+    set_now = driver.setProperty if callable(getattr(driver, "setProperty", None)) else engine.setProperty
     pitch_changed = False
     for message in conn.jobs():
         if isinstance(message, ListVoices):
@@ -112,9 +116,11 @@ def serve(conn: Channel) -> None:  # pragma: no cover - runs in a child process;
             try:
                 for key, value in (("voice", voice), ("rate", rate), ("volume", volume), ("pitch", pitch)):
                     if value is not None:
-                        engine.setProperty(key, value)
-                # espeak queues parameter changes and a later cancel can drop them (rate 150 -> 80 -> 300
-                # gave identical clips); wait until they are applied before synthesising.
+                        set_now(key, value)
+                # espeak applies parameters asynchronously: wait until they are in effect before synthesising.
+                # Otherwise a worker's first clip could be spoken at the driver's start-up rate of 200 wpm (a
+                # quarter too fast, seen under load), and a later cancel could drop changes (rate 150 -> 80 -> 300
+                # once gave identical clips).
                 synchronize()
             except Exception as exc:  # noqa: BLE001
                 errors.append(str(exc))
