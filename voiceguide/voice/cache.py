@@ -30,8 +30,9 @@ from .resolve import normal
 
 # Part of every key: bump it whenever what a key means or how a stored clip is made changes, so older entries
 # are never served again (2: the voice is the engine's resolved voice id, and the language is in the key;
-# 3: every WAV is sealed with a digest chunk).
-CACHE_FORMAT = 3
+# 3: every WAV is sealed with a digest chunk; 4: pyttsx3 clips made before its settings were applied at once
+# may be spoken at 200 wpm).
+CACHE_FORMAT = 4
 # A RIFF chunk appended to each stored WAV: a digest of everything before it. WAV readers skip unknown chunks.
 SEAL_ID = b"vgck"
 SEAL_BYTES = 32
