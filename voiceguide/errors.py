@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 from dataclasses import dataclass
 
 
@@ -79,3 +82,9 @@ class ParameterError(UsageError):
 
 class Cancelled(VoiceguideError):
     """The caller cancelled the work (a Cancel token was set); nothing was written."""
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """The hint every "unknown ..." message ends with: " (did you mean 'hold'?)", or "" when nothing is close."""
+    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{match[0]}'?)" if match else ""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 import unicodedata
@@ -12,7 +11,7 @@ from typing import Any, Callable
 
 import yaml
 
-from .errors import Problem, RoutineError
+from .errors import Problem, RoutineError, did_you_mean
 from .inputs import MAX_NAME_BYTES, MAX_PATH_BYTES, NotReadable, _shown, path_kind, read_capped, user_path  # noqa: F401 - re-exported
 from .library import builtin_routines, builtin_tracks
 from .settings import SETTINGS, Setting, given, resolve
@@ -313,7 +312,7 @@ def resolve_routine_path(source: str | Path) -> Path:
 
 def _not_found_message(source: str) -> str:
     names = sorted(builtin_routines())
-    hint = _did_you_mean(source, names)
+    hint = did_you_mean(source, names)
     return f"no such file or built-in routine{hint} (built-in routines: {', '.join(names) or 'none'})"
 
 
@@ -423,11 +422,6 @@ def _check_size(root: yaml.Node, source: str) -> None:
             stack.extend(node.value)
 
 
-def _did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
-    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean '{match[0]}'?)" if match else ""
-
-
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
 
 
@@ -463,7 +457,7 @@ class _Validator:
                 self.fail(key_node, f"{what}: keys must be plain names ({', '.join(allowed)})")
                 continue
             if key not in allowed:
-                hint = f" (did you mean '{hints[key.lower()]}'?)" if hints and key.lower() in hints else _did_you_mean(key, allowed)
+                hint = f" (did you mean '{hints[key.lower()]}'?)" if hints and key.lower() in hints else did_you_mean(key, allowed)
                 self.fail(key_node, f"unknown key '{key}' in {what}{hint}; allowed keys: {', '.join(allowed)}")
                 continue
             if key in out:
@@ -654,7 +648,7 @@ class _Validator:
             value = "none"
         if not isinstance(value, str) or value.strip().lower() not in choices:
             shown = value if isinstance(value, str) else node.value
-            self.fail(node, f"{what} '{shown}' is not one of: {', '.join(choices)}{_did_you_mean(str(shown), choices)}")
+            self.fail(node, f"{what} '{shown}' is not one of: {', '.join(choices)}{did_you_mean(str(shown), choices)}")
             return None
         return value.strip().lower()
 
@@ -717,7 +711,7 @@ class _Validator:
                 self.fail(node, f"music file '{name}' {problem}")
                 return None
             return MusicSettings(track=name, path=path, volume_db=volume_db)
-        hint = _did_you_mean(name, sorted(tracks))
+        hint = did_you_mean(name, sorted(tracks))
         where = "is a folder" if kind == "folder" else "was not found"
         self.fail(
             node,
@@ -831,7 +825,7 @@ class _Validator:
             self.fail(node, f"count must be one of: {', '.join(allowed)}")
             return None
         shown = value if isinstance(value, str) else node.value
-        self.fail(node, f"count '{shown}' is not one of: {', '.join(allowed)}{_did_you_mean(str(shown), allowed)}")
+        self.fail(node, f"count '{shown}' is not one of: {', '.join(allowed)}{did_you_mean(str(shown), allowed)}")
         return None
 
     def breathe_step(self, keys: dict[str, tuple[yaml.Node, yaml.Node]], line: int) -> BreatheStep | None:

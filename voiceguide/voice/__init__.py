@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -10,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ..errors import EngineError, UsageError
+from ..errors import EngineError, UsageError, did_you_mean
 from .base import DEFAULT_RATE_WPM, DEFAULT_VOLUME, Engine, VoiceInfo, VoiceOptions
 from .cache import ClipCache, clip_key
 from .clips import ClipRef, MemoryClip
@@ -58,9 +57,7 @@ def engine_session(engine: Engine | str) -> Iterator[Engine]:
 def get_engine(name: str = DEFAULT_ENGINE) -> Engine:
     factory = ENGINES.get(name)
     if factory is None:
-        close = difflib.get_close_matches(name, list(ENGINES), n=1, cutoff=0.6)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise UsageError(f"unknown voice engine '{name}'{hint} (available: {', '.join(sorted(ENGINES))})")
+        raise UsageError(f"unknown voice engine '{name}'{did_you_mean(name, ENGINES)} (available: {', '.join(sorted(ENGINES))})")
     return factory()
 
 
