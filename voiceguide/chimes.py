@@ -7,6 +7,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from .dsp import db_to_gain
 from .plan import CHIME_S
 
 CHIME_PEAK_DB = -9.0
@@ -94,7 +95,7 @@ def chime(kind: str, sample_rate: int = 44100, chime_set: str = "bowl") -> np.nd
     fade = int(min(0.3, length_s / 3) * sample_rate)
     total[-fade:] *= np.cos(np.linspace(0, np.pi / 2, fade)) ** 2
     # Every cue of every set peaks at the same level, scaled by its first strike's level.
-    total *= _CUES[kind][0][2] * 10 ** (CHIME_PEAK_DB / 20) / np.max(np.abs(total))
+    total *= _CUES[kind][0][2] * db_to_gain(CHIME_PEAK_DB) / np.max(np.abs(total))
     samples = total.astype(np.float32)
     samples.setflags(write=False)
     return samples

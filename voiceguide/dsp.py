@@ -15,6 +15,11 @@ import numpy as np
 IR_TAPS = 8192
 
 
+def db_to_gain(db):
+    """Decibels to a linear amplitude factor (a number or an array): -6.02 dB -> 0.5."""
+    return 10 ** (db / 20)
+
+
 def biquad_highpass(freq_hz: float, q: float, sample_rate: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
     w = 2 * np.pi * freq_hz / sample_rate
     alpha = np.sin(w) / (2 * q)

@@ -13,7 +13,7 @@ from functools import lru_cache
 import numpy as np
 import soxr
 
-from .dsp import FirStream, cached_ir, fir_filter, running_mean, running_min
+from .dsp import FirStream, cached_ir, db_to_gain, fir_filter, running_mean, running_min
 
 BLOCK_S = 0.4
 HOP_S = 0.1
@@ -28,7 +28,7 @@ def _k_weighting(sample_rate: int) -> tuple:
     # Analogue prototypes from the standard, bilinear-transformed (as pyloudnorm does).
     g_db, q, fc = 3.999843853973347, 0.7071752369554196, 1681.974450955533
     k = np.tan(np.pi * fc / sample_rate)
-    vh, vb = 10 ** (g_db / 20), 10 ** (g_db / 40)
+    vh, vb = db_to_gain(g_db), 10 ** (g_db / 40)
     a0 = 1 + k / q + k * k
     shelf = (
         ((vh + vb * k / q + k * k) / a0, 2 * (k * k - vh) / a0, (vh - vb * k / q + k * k) / a0),
@@ -133,7 +133,7 @@ def limit(
     smoothed gain never exceeds what any sample in reach needs: no overshoot, no clicks. `peaks` are the
     source's per-sample true peaks if already known (they cost more than the limiting itself).
     """
-    ceiling = 10 ** (ceiling_db / 20)
+    ceiling = db_to_gain(ceiling_db)
     peaks = true_peak(samples) if peaks is None else peaks
     if peaks.max() <= ceiling:
         return samples

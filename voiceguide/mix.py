@@ -11,7 +11,7 @@ from typing import Callable, Iterator, Mapping, Protocol
 import numpy as np
 
 from . import chimes
-from .dsp import running_mean, running_min
+from .dsp import db_to_gain, running_mean, running_min
 from .loudness import HOP_S, LIMIT_SMOOTH_S, hop_energies, limit, limit_block_frames, loudness_from_hops
 from .music import Loop, loop_energies, loop_from_samples
 from .plan import Plan
@@ -28,8 +28,8 @@ VOICE_CEILING_DBTP = -2.0
 # Chime peaks sit this far above the loudness target (-9 dBFS at -16 LUFS): clear, never startling.
 CHIME_OVER_TARGET_DB = 7.0
 # The bus safety net: a stateless soft knee above this level, approaching BUS_CEILING but never past it.
-BUS_KNEE = 10 ** (-2.2 / 20)
-BUS_CEILING = 10 ** (-1.6 / 20)
+BUS_KNEE = db_to_gain(-2.2)
+BUS_CEILING = db_to_gain(-1.6)
 DUCK_DB = SETTINGS["duck_db"].default
 DUCK_ATTACK_S = 0.25
 DUCK_RELEASE_S = 0.7
@@ -80,7 +80,7 @@ def limited_hops(clip: Clip, gain: float, sample_rate: int, blocks: tuple[np.nda
     clip's ~1 ms blocks (a block's lowest need is at its highest peak, then the limiter's own min and mean
     windows): enough for a loudness estimate, at a fraction of the cost of limiting the clip."""
     energy, top = blocks
-    ceiling = 10 ** (VOICE_CEILING_DBTP / 20)
+    ceiling = db_to_gain(VOICE_CEILING_DBTP)
     need = np.minimum(1.0, ceiling / np.maximum(top * gain, 1e-12))
     block = limit_block_frames(sample_rate)
     half = max(1, int(LIMIT_SMOOTH_S * sample_rate) // block)
@@ -107,7 +107,7 @@ def soft_clip(x: np.ndarray) -> np.ndarray:
 def _duck_ramp(progress: np.ndarray, duck_db: float) -> np.ndarray:
     """Gain along a ducking ramp: a raised-cosine path in dB, so there are no corners, clicks or zipper noise."""
     depth = 0.5 - 0.5 * np.cos(np.pi * progress)
-    return 10 ** (duck_db * depth / 20)
+    return db_to_gain(duck_db * depth)
 
 
 class Mixer:
@@ -189,18 +189,18 @@ class Mixer:
             music = hops[(starts % self.loop.frames) // hop] * self.music_gain_at((starts + hop / 2) / sr) ** 2
 
         speech_lufs = loudness_from_hops(voice, sr)
-        voice_gain = 10 ** ((target_lufs - speech_lufs) / 20) if np.isfinite(speech_lufs) else 1.0
+        voice_gain = db_to_gain(target_lufs - speech_lufs) if np.isfinite(speech_lufs) else 1.0
         music_gain = 0.0
         if self.loop is not None and music_lufs is not None and np.isfinite(music_lufs):
-            music_gain = 10 ** ((target_lufs + self.plan.music.volume_db - music_lufs) / 20)
-        chime_gain = 10 ** ((target_lufs + CHIME_OVER_TARGET_DB - chimes.CHIME_PEAK_DB) / 20)
+            music_gain = db_to_gain(target_lufs + self.plan.music.volume_db - music_lufs)
+        chime_gain = db_to_gain(target_lufs + CHIME_OVER_TARGET_DB - chimes.CHIME_PEAK_DB)
         others = music * music_gain**2 + chime * chime_gain**2
         predicted = loudness_from_hops(voice * voice_gain**2 + others, sr)
-        correction = 10 ** ((target_lufs - predicted) / 20) if np.isfinite(predicted) else 1.0
+        correction = db_to_gain(target_lufs - predicted) if np.isfinite(predicted) else 1.0
         # Clips whose true peak the final gain pushes over the ceiling will be limited, which takes some of
         # their loudness (Piper's dynamic voice: 0.7 LU over a session). Those clips are measured as limited
         # (from per-block peaks and energies kept with each processed clip) and the level predicted again.
-        ceiling = 10 ** (VOICE_CEILING_DBTP / 20)
+        ceiling = db_to_gain(VOICE_CEILING_DBTP)
         blocks: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for _ in range(2):  # twice: the new gain limits a little more
             g = voice_gain * correction
@@ -212,7 +212,7 @@ class Mixer:
                     blocks[text] = self.clips[text].peak_blocks()
             limited = {t: limited_hops(self.clips[t], g, sr, blocks[t]) for t in hot}
             predicted = loudness_from_hops(voice_timeline(limited) * voice_gain**2 + others, sr)
-            correction = 10 ** ((target_lufs - predicted) / 20)
+            correction = db_to_gain(target_lufs - predicted)
         self.voice_gain = float(voice_gain * correction)
         self.chime_gain = float(chime_gain * correction)
         if self.loop is not None:
@@ -284,7 +284,7 @@ class Mixer:
             gain[r[0] : r[1]] *= np.sin(0.5 * np.pi * np.clip((plan.duration_s - times(r)) / plan.fade_out_s, 0.0, 1.0))
         # Merged spans are at least attack + release apart, so their ramps never overlap.
         duck_db = self.duck_db
-        duck_gain = np.float32(10 ** (duck_db / 20))
+        duck_gain = np.float32(db_to_gain(duck_db))
         first = max(bisect.bisect_right(self._duck_starts, start / sr + DUCK_ATTACK_S) - 1, 0)
         for span_start, span_end in self._duck_spans[first:]:
             if span_start - DUCK_ATTACK_S > stop / sr:

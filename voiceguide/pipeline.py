@@ -20,6 +20,7 @@ from .export.captions import write_captions
 from .export.tags import Metadata, chapters_for, cover_png
 import numpy as np
 
+from .dsp import db_to_gain
 from .loudness import loudness_from_hops
 from .mix import BLOCK_FRAMES, DEFAULT_LOUDNESS_LUFS, SAMPLE_RATE, Mixer, level_voice
 from .memory import fixed_mmap_threshold
@@ -307,7 +308,7 @@ def say(
         clips, _ = prepare_clips([cleaned], engine_obj, options, cache or ClipCache(), SAMPLE_RATE)
     clip = clips[cleaned]
     level = loudness_from_hops(clip.hops, SAMPLE_RATE)
-    gain = 10 ** ((loudness_lufs - level) / 20) if np.isfinite(level) else 1.0
+    gain = db_to_gain(loudness_lufs - level) if np.isfinite(level) else 1.0
     samples = level_voice(clip, gain, SAMPLE_RATE)
     with atomic_output(output, replace=force) as tmp:
         with open_encoder(tmp, SAMPLE_RATE, 2, suffix=output.suffix) as encoder:

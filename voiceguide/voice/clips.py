@@ -13,7 +13,7 @@ import numpy as np
 import soundfile
 import soxr
 
-from ..dsp import biquad_highpass, biquad_lowpass, cached_ir, fir_filter
+from ..dsp import biquad_highpass, biquad_lowpass, cached_ir, db_to_gain, fir_filter
 
 from ..errors import EngineError
 from ..stale import temp_tag
@@ -31,7 +31,7 @@ def trim_silence(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     peak = float(np.max(np.abs(samples))) if samples.size else 0.0
     if peak <= 1e-4:
         return samples[:0]
-    loud = np.flatnonzero(np.abs(samples) >= peak * 10 ** (TRIM_THRESHOLD_DB / 20))
+    loud = np.flatnonzero(np.abs(samples) >= peak * db_to_gain(TRIM_THRESHOLD_DB))
     start = max(0, int(loud[0]) - int(KEEP_BEFORE_S * sample_rate))
     end = min(samples.size, int(loud[-1]) + 1 + int(KEEP_AFTER_S * sample_rate))
     return samples[start:end]
@@ -70,7 +70,7 @@ def _voice_filter(sample_rate: int, preset: str) -> np.ndarray:
     has one, as the soft preset does, a gentle low-pass)."""
     highpass = cached_ir((biquad_highpass(HIGHPASS_HZ, 0.7071, sample_rate),), VOICE_TAPS)
     highs = fir_filter(highpass, cached_ir((biquad_highpass(SHELF_HZ, 0.7071, sample_rate),), VOICE_TAPS))
-    h = highpass - (1 - 10 ** (SHELF_DB / 20)) * highs
+    h = highpass - (1 - db_to_gain(SHELF_DB)) * highs
     lowpass_hz = _preset(preset).lowpass_hz
     if lowpass_hz is not None:
         h = fir_filter(h, cached_ir((biquad_lowpass(lowpass_hz, 0.7071, sample_rate),), VOICE_TAPS))
