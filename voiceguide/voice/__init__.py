@@ -97,9 +97,10 @@ def prepare_clips(
     # from what was typed, or from the language: `en-gb` and `gmw/en` share clips, a German routine never
     # gets the English ones), the language, rate, volume, pitch and the text. Cheap: no synthesis.
     warn_unapplied(engine, options)
-    voice = engine.voice_identity(options)
+    # Once, not per text: version() can be costly (pyttsx3's looks for the espeak-ng library with subprocesses).
+    voice, version = engine.voice_identity(options), engine.version()
     keys = {
-        t: clip_key(engine.name, engine.version(), voice, options.rate_wpm, options.volume, t, options.pitch, language=options.language)
+        t: clip_key(engine.name, version, voice, options.rate_wpm, options.volume, t, options.pitch, language=options.language)
         for t in texts
     }
     clips: dict[str, ClipRef] = {}
