@@ -23,11 +23,12 @@ from .library import builtin_routines, builtin_tracks, routine_format_text
 from .plan import build_plan, check_session_length, estimated_speech
 from .config import CONFIG_TEMPLATE, config_path, describe, load_config
 from .export import atomic_output, check_output_path, formats
+from .export.files import file_in_the_way, same_file_key
 from .pipeline import render_batch, render_request, say, synthesize_session, write_json
-from .requests import Output, Session, resolve_session
+from .requests import Session, output_of, resolve_session, session_of
 from .starter import starter_routine
 from .routine import MAX_SESSION_S, VOICE_ENGINES, format_duration, load_routine, parse_duration
-from .settings import NOT_GIVEN, SETTINGS, given, resolve
+from .settings import SETTINGS, given, resolve
 from .voice import engine_session
 
 
@@ -318,10 +319,9 @@ def render_cmd(routines, output, out_dir, pace, voice, rate_wpm, volume, engine,
     if out_dir and not output:
         output = str(_output_folder(Path(out_dir)) / f"{Path(routine).stem}.mp3")
     session = _session(routine, voice, rate_wpm, volume, preset, engine, pace, length_s, chimes, config)
-    request = Output(
-        given(output), force=force, cues=given(cues), captions=given(captions), stems=given(stems), chapters=given(chapters),
-        cover=given(cover), artist=given(artist), loudness_lufs=given(loudness_lufs),
-        bitrate_kbps=int(bitrate_kbps) if bitrate_kbps else NOT_GIVEN,
+    request = output_of(
+        output, force=force, cues=cues, captions=captions, stems=stems, chapters=chapters, cover=cover, artist=artist,
+        loudness_lufs=loudness_lufs, bitrate_kbps=int(bitrate_kbps) if bitrate_kbps else None,
     )
     progress = _Progress(enabled=not quiet)
     try:
@@ -342,17 +342,17 @@ def render_cmd(routines, output, out_dir, pace, voice, rate_wpm, volume, engine,
 
 def _session(routine, voice, rate_wpm, volume, preset, engine, pace, length_s, chimes, config) -> Session:
     """The Session request of the voice options (an option not given is NOT_GIVEN)."""
-    return Session(
-        routine, voice=given(voice), rate_wpm=given(rate_wpm), volume=given(volume), preset=given(preset),
-        engine=given(engine), pace=given(pace), length_s=given(length_s), chimes=given(chimes), config=given(config),
+    return session_of(
+        routine, voice=voice, rate_wpm=rate_wpm, volume=volume, preset=preset, engine=engine, pace=pace,
+        length_s=length_s, chimes=chimes, config=config,
     )
 
 
 def _output_folder(folder: Path) -> Path:
     """A batch's folder, made if it is missing (like --stems); a file in its way is bad input."""
-    for parent in (folder, *folder.parents):
-        if parent.exists() and not parent.is_dir():
-            raise UsageError(f"cannot use {folder} as the output folder: {parent} is a file, not a folder")
+    blocker = file_in_the_way(folder)
+    if blocker is not None:
+        raise UsageError(f"cannot use {folder} as the output folder: {blocker} is a file, not a folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -364,8 +364,7 @@ def _refuse_clashes(jobs: list[dict]) -> None:
     """Refuse, before any work, a batch in which two sessions would be written to one file."""
     seen: dict[str, dict] = {}
     for job in jobs:
-        key = os.path.normcase(os.path.abspath(job["output"]))
-        first = seen.setdefault(key, job)
+        first = seen.setdefault(same_file_key(job["output"]), job)
         if first is job:
             continue
 

@@ -28,7 +28,8 @@ from .music import loop_hops, open_loop
 from .plan import Chapter, Plan, build_plan, check_session_length, estimated_speech, fit_to_length, spoken_texts
 from .requests import (  # noqa: F401 (check_length_s, default_output...: part of this module's API before requests.py)
     PACE_AND_LENGTH, STEM_NAMES, Cancel, Output, ResolvedSession, Session, apply_overrides, check_length_s,
-    check_stems_folder, default_output, refuse_shared_outputs, resolve_request, resolve_session, voice_options,
+    check_stems_folder, default_output, output_of, refuse_shared_outputs, resolve_request, resolve_session, session_of,
+    voice_options,
 )
 from .settings import given, resolve
 from .routine import Routine, has_words, text_problem
@@ -74,9 +75,9 @@ def synthesize_plan(
 
     With `length_s`, the action time is scaled (never the speech) so the session lasts that long (+-1 s).
     """
-    session = Session(
-        routine, voice=given(voice), rate_wpm=given(rate_wpm), volume=given(volume), preset=given(preset),
-        engine=given(engine), pace=given(pace), length_s=given(length_s), chimes=given(chimes), config=given(config),
+    session = session_of(
+        routine, voice=voice, rate_wpm=rate_wpm, volume=volume, preset=preset, engine=engine, pace=pace,
+        length_s=length_s, chimes=chimes, config=config,
     )
     return synthesize_session(resolve_session(session), cache, progress)
 
@@ -151,13 +152,13 @@ def render(
     `config` (its output_dir, loudness_lufs, bitrate_kbps), else the built-in defaults.
     A thin wrapper: it builds a Session and an Output and calls render_request.
     """
-    session = Session(
-        routine, voice=given(voice), rate_wpm=given(rate_wpm), volume=given(volume), preset=given(preset),
-        engine=given(engine), pace=given(pace), length_s=given(length_s), chimes=given(chimes), config=given(config),
+    session = session_of(
+        routine, voice=voice, rate_wpm=rate_wpm, volume=volume, preset=preset, engine=engine, pace=pace,
+        length_s=length_s, chimes=chimes, config=config,
     )
-    out = Output(
-        given(output), force=force, cues=given(cues), captions=given(captions), stems=given(stems), chapters=given(chapters),
-        cover=given(cover), artist=given(artist), loudness_lufs=given(loudness_lufs), bitrate_kbps=given(bitrate_kbps),
+    out = output_of(
+        output, force=force, cues=cues, captions=captions, stems=stems, chapters=chapters, cover=cover, artist=artist,
+        loudness_lufs=loudness_lufs, bitrate_kbps=bitrate_kbps,
     )
     return render_request(session, out, progress=progress, cache=cache, block_frames=block_frames)
 

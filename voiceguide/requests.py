@@ -11,6 +11,7 @@ from typing import Any
 from .config import Config, apply_config
 from .errors import Cancelled, ParameterError, UsageError
 from .export import check_output_path, output_format
+from .export.files import same_file_key
 from .export.captions import caption_format
 from .export.formats import OutputFormat
 from .export.tags import DEFAULT_ARTIST, load_cover
@@ -37,6 +38,11 @@ class Session:
     config: Any = NOT_GIVEN
 
 
+def session_of(routine: Routine | str | Path, **options: Any) -> Session:
+    """The Session of a call's keyword options, where None means "not given" (render(), synthesize_plan, the CLI)."""
+    return Session(routine, **{name: given(value) for name, value in options.items()})
+
+
 @dataclass(frozen=True)
 class Output:
     """Where a session goes: the audio file (NOT_GIVEN: ROUTINE-NAME.mp3 in the config's output_dir) and the
@@ -52,6 +58,11 @@ class Output:
     artist: Any = NOT_GIVEN
     loudness_lufs: Any = NOT_GIVEN
     bitrate_kbps: Any = NOT_GIVEN
+
+
+def output_of(path: Any, **options: Any) -> Output:
+    """The Output of a call's keyword options, where None means "not given" (render(), the CLI)."""
+    return Output(given(path), **{name: given(value) for name, value in options.items()})
 
 
 @dataclass(frozen=True)
@@ -257,8 +268,7 @@ def refuse_shared_outputs(outputs: list[tuple[str, str | Path | None, str]]) -> 
         if not path:
             continue
         path = Path(path)
-        # The folder is resolved (symbolic links, '..'); the name is not: an output replaces a link, not its target.
-        key = os.path.normcase(os.path.join(os.path.realpath(path.parent if str(path.parent) else "."), path.name))
+        key = same_file_key(path)
         if key in seen:
             raise ParameterError(f"{seen[key]} and {label} name the same file, {path}: give each output its own name", parameter)
         seen[key] = label

@@ -50,6 +50,18 @@ def check_output_path(path: Path, force: bool, audio: bool = True) -> None:
 NAME_MAX_BYTES = 255
 
 
+def file_in_the_way(folder: Path) -> Path | None:
+    """The first of `folder` and its parents that exists but is not a folder (so nothing can be made there)."""
+    return next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+
+
+def same_file_key(path: str | Path) -> str:
+    """What two output paths share when they name one file: the folder resolved (symbolic links, '..'), the
+    name not (an output replaces a link, not its target)."""
+    path = Path(path)
+    return os.path.normcase(os.path.join(os.path.realpath(path.parent if str(path.parent) else "."), path.name))
+
+
 def _check_output_place(path: Path, force: bool) -> None:
     if path.is_dir():
         raise UsageError(f"{path} is a folder; give a file name such as {path / 'session.mp3'}")
@@ -59,9 +71,9 @@ def _check_output_place(path: Path, force: bool) -> None:
     if os.path.lexists(path) and not force:  # a dangling symbolic link too
         raise UsageError(f"{path} already exists; use --force to overwrite it")
     folder = path.parent if str(path.parent) else Path(".")
-    for parent in (folder, *folder.parents):
-        if parent.exists() and not parent.is_dir():
-            raise UsageError(f"cannot write {path}: {parent} is a file, not a folder")
+    blocker = file_in_the_way(folder)
+    if blocker is not None:
+        raise UsageError(f"cannot write {path}: {blocker} is a file, not a folder")
     if not folder.is_dir():
         raise UsageError(f"the output folder {folder} does not exist; create it first")
     if not os.access(folder, os.W_OK | os.X_OK):
