@@ -109,10 +109,17 @@ def write_fake_speech(path: Path, text: str, rate_wpm: int, volume: float) -> No
         wav.writeframes(samples.tobytes())
 
 
+@pytest.fixture(scope="session")
+def shared_models_dir(tmp_path_factory):
+    """Assembled models (90-150 MB each) are joined once per test run, not once per test."""
+    return tmp_path_factory.mktemp("models")
+
+
 @pytest.fixture(autouse=True)
-def isolated_cache(tmp_path, monkeypatch):
+def isolated_cache(tmp_path, monkeypatch, shared_models_dir):
     cache = tmp_path / "clip-cache"
     monkeypatch.setenv("VOICEGUIDE_CACHE_DIR", str(cache))
+    monkeypatch.setenv("VOICEGUIDE_MODELS_DIR", str(shared_models_dir))
     # A developer's own defaults must never leak into the tests.
     monkeypatch.setenv("VOICEGUIDE_CONFIG", str(tmp_path / "no-config.yaml"))
     return cache
