@@ -389,15 +389,20 @@ def _length_label(seconds: float) -> str:
 @voice_options
 @click.option("--json", "as_json", is_flag=True, help="Print the machine-readable plan (the cue sheet).")
 @click.option("-o", "--output", type=UserPath(dir_okay=False), help="Write the JSON plan to this file instead of stdout.")
-@click.option("--force", is_flag=True, help="Overwrite an existing -o file.")
+@click.option("--svg", type=UserPath(dir_okay=False), help="Also draw the timeline (sections, steps, speech, chimes, music) as an SVG file.")
+@click.option("--force", is_flag=True, help="Overwrite an existing -o or --svg file.")
 @quiet_option
 @_friendly
-def plan_cmd(routine, pace, voice, rate_wpm, volume, engine, preset, chimes, length_s, as_json, output, force, quiet):
+def plan_cmd(routine, pace, voice, rate_wpm, volume, engine, preset, chimes, length_s, as_json, output, svg, force, quiet):
     """Show the timeline of ROUTINE (speech is synthesised or taken from the cache to time it; no session is rendered)."""
     if output:
         _check_json_output(Path(output), force)
+    if svg:
+        _check_svg_output(Path(svg), force, output)
     session = _session(routine, voice, rate_wpm, volume, preset, engine, pace, length_s, chimes, load_config())
     plan, _, _ = synthesize_session(resolve_session(session))
+    if svg:
+        _write_svg(Path(svg), plan, force, quiet, to_stderr=as_json and not output)  # stdout holds the JSON alone
     if as_json and not output:  # the warnings are in the JSON; the output is the JSON alone
         show(json.dumps(plan.to_json(), indent=2, ensure_ascii=False), json_escapes=True)
         return
@@ -423,6 +428,24 @@ def plan_cmd(routine, pace, voice, rate_wpm, volume, engine, preset, chimes, len
         show(f"{clock(event.start_s):>9} {clock(event.end_s):>9}  {event.type:<7} {what}")
     for warning in plan.warnings:
         note(f"warning: {warning}")
+
+
+def _check_svg_output(path: Path, force: bool, json_output: str | None) -> None:
+    """Refuse, before any work, an SVG output that exists (without --force), is a folder or is also the -o file."""
+    if path.is_dir():
+        raise UsageError(f"{path} is a folder; give a file name such as {path / 'timeline.svg'}")
+    check_output_path(path, force, audio=False)
+    if json_output and same_file_key(json_output) == same_file_key(path):
+        raise UsageError(f"-o and --svg name the same file, {path}: give each output its own name")
+
+
+def _write_svg(path: Path, plan, force: bool, quiet: bool, to_stderr: bool) -> None:
+    from .timeline_svg import plan_svg
+
+    with atomic_output(path, replace=force) as tmp:
+        tmp.write_text(plan_svg(plan), encoding="utf-8")
+    if not quiet:
+        note(f"Wrote {path} (the timeline of {format_duration(plan.duration_s)})", err=to_stderr)
 
 
 def _check_json_output(path: Path, force: bool) -> None:
