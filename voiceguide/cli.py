@@ -613,6 +613,21 @@ def voices_cmd(language, engine):
         show(f"{v.engine:<8} {v.id:<28} {v.name:<34} {', '.join(v.languages)}")
 
 
+@cli.command("studio")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port to listen on (0: any free port).")
+@click.option("--no-browser", is_flag=True, help="Do not open a browser; open the printed link yourself.")
+@click.option("--lan", is_flag=True, help="Listen on the local network too and print a QR code, so a phone on the same Wi-Fi can open it.")
+@_friendly
+def studio_cmd(port, no_browser, lan):
+    """A local web page to pick, edit, preview and render routines (needs the 'studio' extra).
+
+    Prints the page's link (with a private token) as its first line; Ctrl-C stops it.
+    """
+    from .studio.server import serve
+
+    serve(port, open_browser=not no_browser, lan=lan)
+
+
 def main() -> None:
     """Run the command line (the `voiceguide` command goes through voiceguide._entry, which calls this)."""
     # SIGTERM and SIGHUP stop a command the way Ctrl-C does (KeyboardInterrupt), so temporary files are removed

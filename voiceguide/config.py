@@ -37,6 +37,7 @@ class Config:
     bitrate_kbps: int | None = None
     loudness_lufs: float | None = None
     output_dir: Path | None = None
+    routines_dir: Path | None = None
     path: Path | None = None
 
 
@@ -103,13 +104,13 @@ def load_config(path: Path | None = None) -> Config:
         value = check.setting(node, SETTINGS[key], key)
         if value is None:
             continue
-        if key in ("music", "output_dir") and not (key == "music" and (value in builtin_tracks() or value.lower() == "none")):
+        if key in ("music", "output_dir", "routines_dir") and not (key == "music" and (value in builtin_tracks() or value.lower() == "none")):
             try:
                 expanded = user_path(value)
             except ValueError as exc:
                 check.fail(node, f"{key} '{_shown(value, 60)}' {exc}")
                 continue
-            if key == "output_dir":
+            if key in ("output_dir", "routines_dir"):
                 value = expanded
         values[key] = value
     if check.problems:

@@ -9,6 +9,7 @@ by `resolve`, where NOT_GIVEN (never None, 0 or "") means "this layer does not s
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 
@@ -143,6 +144,12 @@ def _default_track() -> str:
     return default_track_name() or "none"
 
 
+def _default_routines_dir() -> str:
+    import platformdirs
+
+    return str(Path(platformdirs.user_data_dir("voiceguide")) / "routines")
+
+
 def _chime_sets() -> tuple[str, ...]:
     from .chimes import SETS
 
@@ -217,6 +224,10 @@ SETTINGS_LIST: tuple[Setting, ...] = (
     Setting("output_dir", "path", ".", "Where 'render' writes when -o is not given.", _C,
             shown_default=". (the current folder)", template_note="where 'render' writes when -o is not given",
             template_example="~/Music/voiceguide"),
+    # The studio reads and writes routines only in this folder (and sessions only in output_dir).
+    Setting("routines_dir", "path", _default_routines_dir, "Where 'studio' keeps your own routines.", _C,
+            shown_default="(your user data folder)/routines", template_note="where 'studio' keeps your own routines",
+            template_example="~/voiceguide/routines"),
     Setting("language", "text", "en", "Language, for the default voice.", _RL, routine_key="language", flag="--language"),
 )
 
