@@ -457,10 +457,18 @@ def _check_json_output(path: Path, force: bool) -> None:
 
 @cli.command("check")
 @click.argument("routine")
+@click.option("--listen", is_flag=True, help="Also voice every line and have an offline recogniser transcribe it: lists the lines it did not understand (needs the listen extra; exit 1 when some were not).")
+@setting_options("voice", "rate_wpm", "volume", "engine", "preset")
+@click.option("--json", "as_json", is_flag=True, help="With --listen: print the results as JSON.")
 @quiet_option
 @_friendly
-def check_cmd(routine, quiet):
-    """Validate ROUTINE without synthesising anything."""
+def check_cmd(routine, listen, voice, rate_wpm, volume, engine, preset, as_json, quiet):
+    """Validate ROUTINE without synthesising anything; with --listen, hear how well each line is understood."""
+    if listen or as_json or any(v is not None for v in (voice, rate_wpm, volume, engine, preset)):
+        from .listen import check_listen
+
+        session = _session(routine, voice, rate_wpm, volume, preset, engine, None, None, None, load_config())
+        sys.exit(check_listen(session, listen, as_json, quiet, _Progress(not quiet), show, note))
     loaded = load_routine(routine)
     steps = sum(len(s.steps) for s in loaded.sections)
     estimate = build_plan(loaded, estimated_speech(loaded))
