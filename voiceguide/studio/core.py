@@ -26,7 +26,7 @@ from ..pipeline import render_request, say, synthesize_session
 from ..plan import build_plan, check_session_length, estimated_speech
 from ..requests import Cancel, Output, Session, resolve_session
 from ..routine import MAX_FILE_BYTES, Routine, format_duration, parse_duration, parse_routine
-from ..settings import NOT_GIVEN, SETTINGS, resolve
+from ..settings import NOT_GIVEN, ROUTINE, SETTINGS, resolve
 from ..timeline_svg import plan_svg
 
 # The editor's text and any upload obey the cap of a routine file (routine.MAX_FILE_BYTES).
@@ -227,9 +227,12 @@ def form_description() -> dict:
             "low": knob.low, "high": knob.high, "unit": knob.unit,
             "default": default if isinstance(default, (int, float, str)) or default is None else str(default),
             "shown_default": str(knob.shown()), "help": knob.cli_help(),
+            # Left empty, a knob a routine may set keeps the routine's value; the others take the default.
+            "in_routine": ROUTINE in knob.where,
         })
     fields.append({"key": "format", "kind": "choice", "choices": [s.lstrip(".") for s in FORMATS], "default": "mp3",
-                   "low": None, "high": None, "unit": "", "shown_default": "mp3", "help": "The session's file format."})
+                   "low": None, "high": None, "unit": "", "shown_default": "mp3", "help": "The session's file format.",
+                   "in_routine": False})
     return {"fields": fields}
 
 
