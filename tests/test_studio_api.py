@@ -260,3 +260,35 @@ def test_the_command_prints_its_link_first_and_stops_on_ctrl_c(tmp_path):
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "Traceback" not in err and "Studio stopped." in err
+
+
+def test_lan_prints_a_qr_code_and_the_page_shows_it(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import time
+    import urllib.request
+
+    env = {**os.environ, "VOICEGUIDE_CONFIG": str(tmp_path / "none.yaml")}
+    proc = subprocess.Popen([sys.executable, "-m", "voiceguide", "studio", "--lan", "--port", "0", "--no-browser"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    url = proc.stdout.readline().strip()
+    if not url:  # a machine with no network: a clear refusal, not a traceback
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 2 and "no local network address" in err and "Traceback" not in err
+        return
+    try:
+        assert url.startswith("http://") and not url.startswith("http://127.")
+        token = url.split("token=")[1]
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"{url.split('/?')[0]}/api/info?token={token}", timeout=5) as response:
+                    info = json.loads(response.read())
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert info["lan_url"] == url and info["qr_svg"].lstrip().startswith("<svg")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert "\u2588" in err and proc.returncode == 0  # the QR code's blocks on the terminal

@@ -242,6 +242,10 @@ def create_app(token: str, folders: Folders, config: Config | None = None, lan_u
         return audio_response(path, request.headers.get("range"), request.query_params.get("download") == "1")
 
     async def refused(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, OSError):
+            # A folder the studio may not write, a full disk: the page says so; the server goes on.
+            where = f": {exc.filename}" if exc.filename else ""
+            return JSONResponse({"error": f"{exc.strerror or exc}{where}"}, status_code=500)
         if isinstance(exc, StudioError):
             status = exc.status
         elif isinstance(exc, VoiceguideError):
@@ -281,7 +285,7 @@ def create_app(token: str, folders: Folders, config: Config | None = None, lan_u
             Route("/api/sessions", sessions),
             Route("/sessions/{name}", session_audio),
         ],
-        exception_handlers={VoiceguideError: refused, Exception: refused},
+        exception_handlers={VoiceguideError: refused, OSError: refused, Exception: refused},
         lifespan=lifespan,
     )
     gate = TokenGate(app, token)

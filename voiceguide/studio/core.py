@@ -467,7 +467,9 @@ class RenderQueue:
                     "title": result.plan.title,
                 })
 
-    def close(self) -> None:
+    def close(self, timeout_s: float = 30.0) -> None:
+        """Cancel every job and wait for the one under way to stop (it removes its temporary file)."""
         for job in list(self.jobs.values()):
             job.cancel.set()
         self._waiting.put(None)
+        self._worker.join(timeout_s)
