@@ -138,8 +138,12 @@ def test_long_utterances_split_into_two_line_cues(long_plan):
     long_cues = [c for c in cues if c[2][0].startswith("Place two")]
     assert len(long_cues) == 1
     first = cues.index(long_cues[0])
-    assert " ".join(" ".join(c[2]) for c in cues[first : first + 2]) == LONG_SAY
-    assert [len(c[2]) for c in cues[first : first + 2]] == [2, 2]
+    mine = cues[first : first + 3]
+    assert " ".join(" ".join(c[2]) for c in mine) == LONG_SAY
+    # One sentence of 228 characters: its cues end where the sentence pauses (its commas), never mid-phrase.
+    assert [" ".join(c[2])[-1] for c in mine] == [",", ",", "."]
+    assert [len(c[2]) for c in mine] == [2, 1, 2]
+    assert mine[2][2] == ["and repeat the whole movement twice more", "with a little more pressure each time."]
     srt_cues = parse_srt(to_srt(long_plan))
     assert_cues_follow_plan(srt_cues, long_plan)
     assert any("<softly>" in line for c in srt_cues for line in c[2])  # SRT is plain text
@@ -243,3 +247,98 @@ def test_write_captions_by_extension(small_plan, tmp_path):
         "captions.txt",
         "captions.vtt",
     ]
+
+
+def plan_of(*texts: str):
+    """A plan that says each text in turn, 10 s apiece."""
+    from voiceguide.plan import Chapter, Event, Plan
+
+    events = tuple(Event("speech", 10.0 * i, 10.0 * i + 8.0, kind="instruction", text=t) for i, t in enumerate(texts))
+    return Plan("t", 10.0 * len(texts), events, (Chapter("t", 0.0, 10.0 * len(texts)),), None, 0.0, 2.0)
+
+
+def routine_lines(name: str) -> list[str]:
+    from voiceguide.routine import load_routine
+
+    routine = load_routine(name)
+    lines = [routine.intro, routine.outro]
+    for section in routine.sections:
+        lines += [section.title] + [getattr(step, "say", None) for step in section.steps]
+    return [" ".join(line.split()) for line in lines if line]
+
+
+SENTENCE_END = re.compile(r"[.!?\u2026\u3002\uff01\uff1f][\"')\u201d\u2019]*$")
+CLAUSE_END = re.compile(r"[,;:\uff0c\u3001]$")
+
+
+def test_cues_break_at_sentence_ends_then_commas():
+    drain_intro = routine_lines("drain")[0]
+    assert drain_intro.startswith("Welcome to a seven minute lymphatic drainage massage. Skip it if")
+    cues = parse_vtt(to_webvtt(plan_of(drain_intro)))
+    assert_cues_follow_plan(cues, plan_of(drain_intro))
+    said = [" ".join(c[2]) for c in cues]
+    assert said[0] == "Welcome to a seven minute lymphatic drainage massage."
+    assert said[-2:] == [
+        "If you have heart or kidney failure, a blood clot or active cancer, ask your doctor first.",
+        "The pressure is feather light. Keep oil away from your eyes, and patch test any oil first.",
+    ]
+    assert all(SENTENCE_END.search(s) or CLAUSE_END.search(s) for s in said)
+    # Two sentences that share a cue share it a line each.
+    assert cues[-1][2] == ["The pressure is feather light.", "Keep oil away from your eyes, and patch test any oil first."]
+
+
+def test_a_line_that_fits_one_cue_breaks_its_lines_between_sentences():
+    text = "Place your fingertips just behind your ears. Glide softly down the sides of the neck to the collarbones."
+    assert text in routine_lines("drain")
+    (cue,) = parse_srt(to_srt(plan_of(text)))
+    assert cue[2] == ["Place your fingertips just behind your ears.", "Glide softly down the sides of the neck to the collarbones."]
+    # A sentence too long for a line of the cue gets a cue of its own, split at its comma, rather than
+    # starting mid-line after the first sentence.
+    text = "Rest your fingers flat under your chin. Glide out along the underside of the jaw to below the ears, then down the neck to the collarbones."
+    assert text in routine_lines("drain")
+    cues = parse_srt(to_srt(plan_of(text)))
+    assert [c[2] for c in cues] == [
+        ["Rest your fingers flat under your chin."],
+        ["Glide out along the underside of the jaw to below the ears,", "then down the neck to the collarbones."],
+    ]
+    assert_cues_follow_plan(cues, plan_of(text))
+
+
+def test_a_pause_inside_a_sentence_is_not_its_end():
+    text = "Cup your palms lightly over your cheeks, without pressing. Breathe in slowly through your nose... and out through your mouth, slowly and softly, until your shoulders drop."
+    said = [" ".join(c[2]) for c in parse_vtt(to_webvtt(plan_of(text)))]
+    assert said == [
+        "Cup your palms lightly over your cheeks, without pressing.",
+        "Breathe in slowly through your nose... and out through your mouth, slowly and softly, until your shoulders drop.",
+    ]
+
+
+def test_korean_cues_break_at_sentence_ends_and_commas():
+    lines = routine_lines("soothe-ko")
+    intro = lines[0]
+    cues = parse_vtt(to_webvtt(plan_of(intro)))
+    assert_cues_follow_plan(cues, plan_of(intro))
+    said = [" ".join(c[2]) for c in cues]
+    assert said[0] == "관자놀이와 눈썹, 턱, 두피의 긴장을 풀어 주는 십 분 마사지예요."
+    assert all(s.endswith(("요.", "다.", ",")) for s in said), said
+    assert sum(s.endswith(("요.", "다.")) for s in said) == intro.count("요.") + intro.count("다.")
+    # Lines too: after a comma, not between two words of a phrase.
+    step = "눈썹 끝 바로 뒤, 관자놀이의 부드럽게 들어간 곳에 손끝을 대 주세요. 피부 위를 미끄러지지 말고, 피부를 함께 움직이듯 천천히 원을 그리세요."
+    assert step in lines
+    assert [c[2] for c in parse_srt(to_srt(plan_of(step)))] == [
+        ["눈썹 끝 바로 뒤,", "관자놀이의 부드럽게 들어간 곳에 손끝을 대 주세요."],
+        ["피부 위를 미끄러지지 말고,", "피부를 함께 움직이듯 천천히 원을 그리세요."],
+    ]
+
+
+@pytest.mark.parametrize("name", ["drain", "morning", "ritual", "sculpt", "soothe", "soothe-ko"])
+def test_built_in_lines_break_cues_only_where_the_sense_pauses(name):
+    lines = routine_lines(name)
+    plan = plan_of(*lines)
+    cues = parse_vtt(to_webvtt(plan))
+    assert_cues_follow_plan(cues, plan)
+    for start, end, cue_lines in cues:
+        said = " ".join(cue_lines)
+        text = lines[start // 10_000]  # plan_of says line i from 10 i s
+        if not text.endswith(said):  # a cue that is not the end of its line ends a sentence or a clause
+            assert SENTENCE_END.search(said) or CLAUSE_END.search(said), said

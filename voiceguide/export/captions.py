@@ -70,13 +70,110 @@ def _balanced(words: list[str]) -> tuple[str, ...]:
 
 
 def _chunks(text: str) -> list[tuple[str, ...]]:
-    """Split text into cue-sized pieces: at most CUE_LINES lines, each at most LINE_CHARS columns wide."""
+    """Split text into cue-sized pieces: at most CUE_LINES lines, each at most LINE_CHARS columns wide.
+
+    Cues and their lines break where the sense does (see _phrase_chunks); a word wider than a line (unspaced
+    CJK text) is cut inside itself, and such text is wrapped as it comes.
+    """
     words = text.split()
+    if words and all(display_width(word) <= LINE_CHARS for word in words):
+        return _phrase_chunks(words)
     lines = _wrap(words) or [""]
     groups = [lines[i : i + CUE_LINES] for i in range(0, len(lines), CUE_LINES)]
     # A word wider than a line was cut inside itself; rejoining its pieces with spaces would change the text.
     balance = all(display_width(word) <= LINE_CHARS for word in words)
     return [_balanced(" ".join(group).split()) if balance and len(group) > 1 else tuple(group) for group in groups]
+
+
+# How strongly the text pauses after a word: the end of a sentence, of a clause (a comma, a semicolon, a
+# trailing "..."), the start of a joined phrase ("and", "then"; Korean connective endings), or nothing.
+SENTENCE, CLAUSE, PHRASE, WORD = 3, 2, 1, 0
+_SENTENCE_ENDS = (".", "!", "?", "\u2026", "\u3002", "\uff01", "\uff1f")
+_CLAUSE_ENDS = (",", ";", ":", "\uff0c", "\u3001", "\uff1b", "\uff1a", "\u2014", "\u2013")
+_CLOSERS = "\"'\u201d\u2019)]\u300d\u300f"
+_CONJUNCTIONS = frozenset("and but or so then while until before after when as because".split())
+# Korean joins clauses with verb endings: "-고" (and), "-며"/"-면서" (while), "-지만" (but), "-는데".
+_KO_CONNECTIVES = ("고", "며", "면서", "지만", "는데")
+# Costs, in one scale: a new cue at each kind of pause; a line break inside a cue at each kind of pause.
+_CUE_BREAK = {SENTENCE: 1.0, CLAUSE: 2.5, PHRASE: 3.0, WORD: 6.0}
+_LINE_BREAK = {SENTENCE: 0.0, CLAUSE: 0.3, PHRASE: 0.4, WORD: 1.0}
+# A sentence that ends inside a line of a two-line cue makes the next one start mid-line: harder to read.
+_SENTENCE_INSIDE_LINE = 0.6
+_UNEVEN_LINES = 0.5  # per line width of difference between the two lines
+# A cue that breaks off inside a sentence it began after another one (or that finishes a sentence from the
+# cue before and then begins another): better to give that sentence a cue of its own.
+_SENTENCES_STRADDLED = 1.5
+
+
+def _pause_after(word: str, following: str | None) -> int:
+    if following is None:
+        return SENTENCE
+    bare = word.rstrip(_CLOSERS)
+    if following in ("\u2014", "\u2013", "-"):
+        return CLAUSE
+    if bare.endswith(_SENTENCE_ENDS):
+        # "breathe in through your nose... and out": a pause inside the sentence, not its end.
+        return CLAUSE if following[:1].islower() else SENTENCE
+    if bare.endswith(_CLAUSE_ENDS):
+        return CLAUSE
+    if following.lower() in _CONJUNCTIONS:
+        return PHRASE
+    if bare.endswith(_KO_CONNECTIVES) and any("\uac00" <= ch <= "\ud7a3" for ch in bare):
+        return PHRASE
+    return WORD
+
+
+def _phrase_chunks(words: list[str]) -> list[tuple[str, ...]]:
+    """Cues that break at sentence ends first, then at clauses and phrases, mid-phrase only when nothing else
+    fits: the layout of least cost (_CUE_BREAK, _LINE_BREAK) over the whole utterance, found by dynamic
+    programming over the word boundaries. A text that reads well in one cue stays one cue."""
+    n = len(words)
+    pause = [_pause_after(word, words[i + 1] if i + 1 < n else None) for i, word in enumerate(words)]
+    ends = [0]
+    for word in words:
+        ends.append(ends[-1] + display_width(word))
+
+    def width(i: int, j: int) -> int:  # words[i:j] joined by spaces
+        return ends[j] - ends[i] + (j - i - 1)
+
+    def inside(i: int, j: int) -> int:  # sentences that end inside words[i:j], not at its end
+        return sum(1 for k in range(i, j - 1) if pause[k] == SENTENCE)
+
+    def layout(i: int, j: int) -> tuple[float, int] | None:
+        """The cheapest lines for words[i:j] in one cue: (cost, where the second line starts, or j)."""
+        if width(i, j) <= LINE_CHARS:
+            return 0.0, j
+        best = None
+        for k in range(i + 1, j):
+            first, second = width(i, k), width(k, j)
+            if first > LINE_CHARS or second > LINE_CHARS:
+                continue
+            cost = (_LINE_BREAK[pause[k - 1]] + _UNEVEN_LINES * abs(first - second) / LINE_CHARS
+                    + _SENTENCE_INSIDE_LINE * (inside(i, k) + inside(k, j)))
+            if best is None or cost < best[0]:
+                best = (cost, k)
+        return best
+
+    best: list[tuple[float, int, int] | None] = [None] * (n + 1)  # (cost, cue start, line break)
+    best[0] = (0.0, 0, 0)
+    for j in range(1, n + 1):
+        for i in range(j - 1, -1, -1):
+            if width(i, j) > CUE_LINES * LINE_CHARS:
+                break
+            if best[i] is None or (lines := layout(i, j)) is None:
+                continue
+            cost = best[i][0] + lines[0] + (_CUE_BREAK[pause[i - 1]] if i else 0.0)
+            if inside(i, j):
+                cost += _SENTENCES_STRADDLED * ((pause[j - 1] != SENTENCE) + (i > 0 and pause[i - 1] != SENTENCE))
+            if best[j] is None or cost < best[j][0]:
+                best[j] = (cost, i, lines[1])
+    chunks: list[tuple[str, ...]] = []
+    j = n
+    while j > 0:
+        _, i, k = best[j]  # type: ignore[misc]
+        chunks.append(tuple(" ".join(words[a:b]) for a, b in ((i, k), (k, j)) if a < b))
+        j = i
+    return chunks[::-1]
 
 
 def _event_cues(event: Event) -> list[Cue]:
