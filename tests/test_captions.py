@@ -224,11 +224,11 @@ def test_transcript(small_plan):
     assert all(re.fullmatch(r"\[\d+:\d{2}\] \S.*", line) for line in timed)
     assert "[0:01] Sit comfortably and warm the oil." in timed
     assert "[0:11] 1, 2, 3" in timed  # the counts of one action on one line
-    assert "[0:19] First side, left." in timed
-    assert "[0:25] Now the other side, right." in timed
-    assert timed[-1] == "[0:45] Rest your hands."
+    assert "[0:19] Left side first." in timed
+    assert "[0:25] Now the right side." in timed
+    assert timed[-1] == "[0:44] Rest your hands."
     # Each heading comes before the lines spoken in its chapter.
-    assert lines.index("Jaw") < lines.index("[0:39] Glide along the jaw line.")
+    assert lines.index("Jaw") < lines.index("[0:38] Glide along the jaw line.")
 
 
 def test_write_captions_by_extension(small_plan, tmp_path):

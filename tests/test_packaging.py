@@ -66,6 +66,7 @@ def test_the_wheel_holds_every_module_routine_track_and_doc(built):
     assert len(tracks) >= 4 and tracks <= names
     assert "voiceguide/builtin_music/tracks.json" in names
     assert "voiceguide/builtin_docs/routine-format.md" in names
+    assert "voiceguide/voice/lexicon.yaml" in names  # the built-in pronunciations
 
 
 def test_the_sdist_holds_the_top_level_folders(built):

@@ -276,12 +276,12 @@ def test_korean_phrases():
     routine = parse(body, head="language: ko\nintro: 안녕하세요.\noutro: 끝.\n")
     plan = build_plan(routine, lengths(routine))
     assert [c.title for c in plan.chapters] == ["시작", "s", "마무리"]
-    assert kinds(plan, "switch")[-1].text == "이제 반대쪽, 오른쪽."
-    assert [e.text for e in kinds(plan, "side")] == ["먼저, 왼쪽."]
+    assert kinds(plan, "switch")[-1].text == "이제 오른쪽."
+    assert [e.text for e in kinds(plan, "side")] == ["먼저 왼쪽부터."]
     assert [e.side for e in plan.events if e.type == "action" and e.side] == ["왼쪽", "오른쪽"]
     assert [c.text for c in kinds(plan, "breath")] == ["들이쉬고", "멈추고", "내쉬고"]
     # Unknown languages use the English words.
-    assert switch_text("right", "fr") == "Now the other side, right." and phrase("next", "fr") == "Next: {text}"
+    assert switch_text("right", "fr") == "Now the right side." and phrase("next", "fr") == "Next: {text}"
 
 
 def test_breathing_warning_of_one_cycle_is_singular():
@@ -301,17 +301,17 @@ def test_both_sides_are_announced():
     speech = [(e.kind, e.text, e.side) for e in events if e.type == "speech"]
     assert speech == [
         ("instruction", "Stroke down the neck.", None),
-        ("side", "First side, left.", "left"),
-        ("switch", "Now the other side, right.", "right"),
+        ("side", "Left side first.", "left"),
+        ("switch", "Now the right side.", "right"),
     ]
     first = kinds(plan, "side")[0]
     left, right = [e for e in events if e.type == "action"]
     assert first.end_s < left.start_s and left.side == "left" and right.side == "right"
-    assert "First side, left." in spoken_texts(routine)
+    assert "Left side first." in spoken_texts(routine)
     # Labels of the routine's own choosing are announced as written.
     custom = parse("      - say: Press.\n        hold: 2s\n        sides: [upper lip, lower lip]\n")
     plan = build_plan(custom, lengths(custom))
-    assert [e.text for e in plan.speech() if e.kind in ("side", "switch")] == ["First side, upper lip.", "Now the other side, lower lip."]
+    assert [e.text for e in plan.speech() if e.kind in ("side", "switch")] == ["Upper lip first.", "Now the lower lip."]
 
 
 def test_estimate_counts_hangul_by_character():

@@ -19,7 +19,7 @@ CHIME_S = {"section": 1.6, "step": 1.2, "switch": 0.9, "halfway": 1.0, "tick": 0
 HALFWAY_MIN_S = 30.0
 CHIME_TO_SPEECH_S = 0.25
 SPEECH_TO_ACTION_S = 0.6
-# Between a sided step's instruction and the announcement of its first side ("First side, left.").
+# Between a sided step's instruction and the announcement of its first side ("Left side first.").
 SIDE_CUE_GAP_S = 0.4
 STEP_GAP_S = 0.8
 INTRO_GAP_S = 1.2
@@ -51,8 +51,11 @@ PHRASES: dict[str, dict[str, str]] = {
     "en": {
         "introduction": "Introduction",
         "closing": "Closing",
-        "first side": "First side, {label}.",
-        "switch": "Now the other side, {label}.",
+        # The side named where a clause stresses it: "Now the other side, right." was heard as "Out and on the
+        # side, right." (espeak, 4 of 4 times, Whisper base); "Now the right side." as said.
+        "first side": "{Side} first.",
+        "switch": "Now the {side}.",
+        "side": "{label} side",
         "in": "in",
         "hold": "hold",
         "out": "out",
@@ -64,8 +67,9 @@ PHRASES: dict[str, dict[str, str]] = {
     "ko": {
         "introduction": "시작",
         "closing": "마무리",
-        "first side": "먼저, {label}.",
-        "switch": "이제 반대쪽, {label}.",
+        "first side": "먼저 {side}부터.",
+        "switch": "이제 {side}.",
+        "side": "{label}",
         "in": "들이쉬고",
         "hold": "멈추고",
         "out": "내쉬고",
@@ -95,13 +99,28 @@ def phrase(key: str, language: str = "en") -> str:
     return PHRASES.get(_primary(language), PHRASES["en"])[key]
 
 
+# Labels that name a side on their own; any other label ("upper lip", "left side") is said as written.
+SIDE_WORDS = {"en": ("left", "right")}
+
+
+def _side(label: str, language: str) -> str:
+    """"left" -> "left side"; "upper lip" stays "upper lip" ("Now the upper lip.")."""
+    spoken_in = _primary(language) if _primary(language) in PHRASES else "en"  # the fixed phrases' language
+    if label.lower() in SIDE_WORDS.get(spoken_in, ()):
+        return phrase("side", language).format(label=label)
+    return label
+
+
 def first_side_text(label: str, language: str = "en") -> str:
-    """Spoken after a sided step's instruction, before the first side's action (the second gets switch_text)."""
-    return phrase("first side", language).format(label=label)
+    """Spoken after a sided step's instruction, before the first side's action ("Left side first."; the
+    second side gets switch_text)."""
+    side = _side(label, language)
+    return phrase("first side", language).format(side=side, Side=side[:1].upper() + side[1:])
 
 
 def switch_text(label: str, language: str = "en") -> str:
-    return phrase("switch", language).format(label=label)
+    """Spoken after the switch chime, before the second side's action ("Now the right side.")."""
+    return phrase("switch", language).format(side=_side(label, language))
 
 
 def count_text(n: int, language: str = "en") -> str:

@@ -28,7 +28,8 @@ MAX_NODES = 50_000
 MAX_FILE_BYTES = 2_000_000
 
 TOP_KEYS = (
-    "title", "description", "language", "voice", "pace", "music", "chimes", "lead_in", "preview", "intro", "outro", "sections",
+    "title", "description", "language", "voice", "pace", "music", "chimes", "lead_in", "preview", "intro", "outro", "pronounce",
+    "sections",
 )
 VOICE_KEYS = ("name", "rate_wpm", "volume", "preset", "engine")
 # The speech engines a routine may ask for (voice.ENGINES has their factories; tests add stand-ins there).
@@ -51,6 +52,10 @@ MAX_BREATH_CYCLES = 50
 # Words people reach for inside `breathe:` that difflib cannot match to the real keys.
 _BREATHE_HINTS = {"inhale": "in", "exhale": "out", "breathe_in": "in", "breathe_out": "out", "pause": "hold",
                   "rounds": "cycles", "repeat": "cycles", "times": "cycles", "breaths": "cycles"}
+# `pronounce:` entries: a word (or a few) as it is written -> how the voice should say it (voice.lexicon).
+MAX_PRONOUNCE_ENTRIES = 500
+MAX_PRONOUNCE_WORD_CHARS = 60
+MAX_RESPELLING_CHARS = 120
 # `sides: true` in the routine's language (other languages get the English labels).
 DEFAULT_SIDE_LABELS = {"en": ("left", "right"), "ko": ("왼쪽", "오른쪽")}
 
@@ -157,6 +162,8 @@ class Routine:
     preview: bool = False
     intro: str | None = None
     outro: str | None = None
+    # (word, respelling) pairs from `pronounce:`, applied to the text each engine is given (voice.lexicon).
+    pronounce: tuple[tuple[str, str], ...] = ()
     source: str = "<routine>"
     # The top-level keys the file set itself: user defaults (config) fill in only the others.
     given: frozenset[str] = frozenset()
@@ -589,6 +596,7 @@ class _Validator:
         take("preview", lambda n: self.boolean(n, "preview"))
         take("intro", lambda n: self.text(n, "intro", spoken=True))
         take("outro", lambda n: self.text(n, "outro", spoken=True))
+        take("pronounce", self.pronounce)
         if "sections" not in keys:
             self.fail(root, "missing 'sections': add a list of sections, each with a title and steps")
         take("sections", self.sections)
@@ -608,6 +616,48 @@ class _Validator:
         if "lead_in" in fields:
             fields["lead_in_s"] = fields.pop("lead_in")
         return Routine(source=self.source, given=frozenset(keys), **fields)
+
+    def pronounce(self, node: yaml.Node) -> tuple[tuple[str, str], ...] | None:
+        """`pronounce: {word: respelling}`: each word whole (letters or digits at both ends, a few words at most),
+        each once in any case, each respelling something a voice can say."""
+        if self.scalar(node) is None:
+            return ()
+        example = "pronounce: {Yintang: yin-tahng, jojoba: ho-HO-buh}"
+        if not isinstance(node, yaml.MappingNode):
+            self.fail(node, f"pronounce must be a mapping of words to how to say them, such as {example}")
+            return None
+        if len(node.value) > MAX_PRONOUNCE_ENTRIES:
+            self.fail(node, f"pronounce has {len(node.value)} entries; at most {MAX_PRONOUNCE_ENTRIES}")
+            return None
+        before = len(self.problems)
+        seen: dict[str, int] = {}
+        entries: list[tuple[str, str]] = []
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                self.fail(key_node, f"pronounce: each key is a word as the routine writes it, such as {example}")
+                continue
+            word = " ".join(str(key_node.value).split())
+            problem = pronounce_word_problem(word)
+            if problem:
+                self.fail(key_node, problem)
+                continue
+            line = key_node.start_mark.line + 1
+            folded = word.casefold()
+            if folded in seen:
+                self.fail(key_node, f"pronounce: '{_shown(word, 60)}' is listed twice (also on line {seen[folded]}); keep one")
+                continue
+            seen[folded] = line
+            if isinstance(value_node, yaml.ScalarNode) and self.scalar(value_node) is None:
+                self.fail(value_node, f"pronounce: '{_shown(word, 60)}' has no respelling: write how to say it, or remove the entry")
+                continue
+            says = self.text(value_node, f"the respelling of '{_shown(word, 60)}'", spoken=True)
+            if says is None:
+                continue
+            if len(says) > MAX_RESPELLING_CHARS:
+                self.fail(value_node, f"the respelling of '{_shown(word, 60)}' is {len(says)} characters long; at most {MAX_RESPELLING_CHARS}")
+                continue
+            entries.append((word, says))
+        return tuple(entries) if len(self.problems) == before else None
 
     def language(self, node: yaml.Node) -> str | None:
         value = self.text(node, "language")
@@ -930,6 +980,25 @@ def text_problem(cleaned: str, what: str, spoken: bool = True) -> str | None:
     if spoken and not has_words(cleaned):
         return f"{what} {cleaned!r} has nothing to speak (no letters or digits): write it in words"
     return None
+
+
+def pronounce_word_problem(word: str) -> str | None:
+    """What is wrong with a `pronounce:` key (whitespace already collapsed), or None."""
+    shown = _shown(word, 60)
+    if not word:
+        return "pronounce: a key is empty: write the word as the routine writes it"
+    problem = text_problem(word, f"pronounce: '{shown}'", spoken=False)
+    if problem:
+        return problem
+    if len(word) > MAX_PRONOUNCE_WORD_CHARS:
+        return f"pronounce: '{shown}' is {len(word)} characters long; a key is a word or a few, at most {MAX_PRONOUNCE_WORD_CHARS}"
+    if not (_WORD_END.match(word[0]) and _WORD_END.match(word[-1])):
+        return (f"pronounce: '{shown}' must begin and end with a letter or digit: it is matched as a whole word, "
+                "and the punctuation around it stays as written")
+    return None
+
+
+_WORD_END = re.compile(r"\w")
 
 
 def has_words(text: str) -> bool:

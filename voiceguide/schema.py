@@ -10,7 +10,8 @@ from typing import Any
 
 from .routine import (
     BREATH_PHASE_MAX_S, BREATH_PHASE_MIN_S, BREATHE_KEYS, COUNT_MODES, MAX_BREATH_CYCLES, MAX_DURATION_S, MAX_REPEAT,
-    MAX_TEXT_CHARS, MUSIC_KEYS, SECTION_KEYS, STEP_KEYS, TOP_KEYS, VOICE_KEYS,
+    MAX_PRONOUNCE_ENTRIES, MAX_PRONOUNCE_WORD_CHARS, MAX_RESPELLING_CHARS, MAX_TEXT_CHARS, MUSIC_KEYS, SECTION_KEYS,
+    STEP_KEYS, TOP_KEYS, VOICE_KEYS,
 )
 from .settings import SETTINGS, Setting
 
@@ -141,6 +142,22 @@ def routine_schema() -> dict[str, Any]:
         "preview": {"type": "boolean"},
         "intro": text(spoken=True),
         "outro": text(spoken=True),
+        "pronounce": {
+            "anyOf": [
+                {
+                    "type": "object",
+                    # A word or a few, whole: a letter or digit at each end (YAML may read a key like 5 as a number).
+                    "propertyNames": {"pattern": r"^\s*\w(?:.*\w)?\s*$", "maxLength": MAX_PRONOUNCE_WORD_CHARS},
+                    "additionalProperties": {"anyOf": [
+                        {"type": "string", "minLength": 1, "maxLength": MAX_RESPELLING_CHARS, "pattern": r"\S"},
+                        {"type": "number"},
+                    ]},
+                    "maxProperties": MAX_PRONOUNCE_ENTRIES,
+                },
+                {"type": "null"},
+            ],
+            "description": "How the voice says words of this routine: {word: respelling}, such as {Yintang: yin-tahng}",
+        },
         "sections": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/section"}},
     }
     assert tuple(top) == TOP_KEYS

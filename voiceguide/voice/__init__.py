@@ -7,12 +7,13 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Mapping
 
 from ..errors import EngineError, UsageError, did_you_mean
 from .base import DEFAULT_RATE_WPM, DEFAULT_VOLUME, Engine, VoiceInfo, VoiceOptions
 from .cache import ClipCache, clip_key
 from .clips import ClipRef, MemoryClip
+from .lexicon import respell
 from .registry import ENGINE_NAMES, ENGINES, Capabilities, EngineSpec, engine_names
 
 __all__ = [
@@ -91,16 +92,24 @@ def prepare_clips(
     cache: ClipCache,
     sample_rate: int = 44100,
     progress: Callable[[int, int], None] | None = None,
+    pronounce: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, ClipRef], ClipStats]:
-    """Return a mix-ready clip (mono, `sample_rate`, on disk) for every text, synthesising only what the cache lacks."""
+    """Return a mix-ready clip (mono, `sample_rate`, on disk) for every text, synthesising only what the cache lacks.
+
+    The engine is given each text respelt by the lexicon (voice.lexicon: the built-in entries for this engine,
+    then the routine's `pronounce`); the clips stay keyed by the texts as written, which captions and cue
+    sheets show.
+    """
     # Everything that changes the audio: the engine and its build, the voice it will really use (resolved
     # from what was typed, or from the language: `en-gb` and `gmw/en` share clips, a German routine never
     # gets the English ones), the language, rate, volume, pitch and the text. Cheap: no synthesis.
     warn_unapplied(engine, options)
     # Once, not per text: version() can be costly (pyttsx3's looks for the espeak-ng library with subprocesses).
     voice, version = engine.voice_identity(options), engine.version()
+    # Keyed by what the engine is told, so a changed respelling re-synthesises only the lines it touches.
+    spoken = {t: respell(t, engine.name, options.language, pronounce) for t in texts}
     keys = {
-        t: clip_key(engine.name, version, voice, options.rate_wpm, options.volume, t, options.pitch, language=options.language)
+        t: clip_key(engine.name, version, voice, options.rate_wpm, options.volume, spoken[t], options.pitch, language=options.language)
         for t in texts
     }
     clips: dict[str, ClipRef] = {}
@@ -125,14 +134,23 @@ def prepare_clips(
         # processes synthesise the next ones; numpy and soxr release the GIL for the heavy parts.
         with cache.scratch_dir() as scratch, ThreadPoolExecutor(max_workers=2) as pool:
             futures = {}
+            # Texts that are said alike ("4" and "four" respelt the same) share one synthesis.
+            written: dict[str, list[str]] = {}
+            for text in missing:
+                written.setdefault(spoken[text], []).append(text)
 
-            def on_clip(text: str, path: Path) -> None:
-                stored = cache.put(keys[text], path)
-                futures[text] = pool.submit(ClipRef.measure, stored, sample_rate, options.preset)
-                stats.synthesized += 1
-                stats.texts_synthesized.append(text)
+            def on_clip(said: str, path: Path) -> None:
+                texts_said = written.get(said, [])
+                if not texts_said:
+                    return
+                stored = cache.put(keys[texts_said[0]], path)
+                measured = pool.submit(ClipRef.measure, stored, sample_rate, options.preset)
+                for text in texts_said:
+                    futures[text] = measured
+                    stats.synthesized += 1
+                    stats.texts_synthesized.append(text)
 
-            engine.synthesize(missing, options, Path(scratch), on_clip)
+            engine.synthesize(list(written), options, Path(scratch), on_clip)
             for text, future in futures.items():
                 try:
                     clips[text] = future.result()
