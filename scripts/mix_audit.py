@@ -30,10 +30,10 @@ tests/test_mix_audit.py. Nothing of voiceguide's own meter (voiceguide.loudness)
 
 usage: python scripts/mix_audit.py [ROUTINE...] [--engine NAME] [--json] [--picture FILE.svg] [--before A.json]
   --json              print the figures as JSON (with the short-term series the picture draws) instead of a table
-  --picture FILE.svg  short-term loudness over time (speech, bed, mix) of the first routine; with --before, the
-                      before session above and this one below
-  --before A.json     a saved --json of an earlier run: the table gains before -> after, and the picture a panel
-  --load B.json       take the figures from a saved --json instead of rendering
+  --picture FILE.svg  short-term loudness over time (speech, bed, mix) of the first routine (or
+                      --picture-routine NAME); with --before, the before session above and this one below
+  --before A.json     a saved --json of an earlier run: the table reads before>after, the picture gains a panel
+  --load B.json       take the figures from a saved --json instead of rendering (both repeatable)
 To measure another checkout, run with PYTHONPATH pointing at it: the renders use `python -m voiceguide`.
 """
 
@@ -477,15 +477,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engine", help="voice engine (default: voiceguide's default engine)")
     parser.add_argument("--chime-sets", default=",".join(CHIME_SETS), help="chime sets for (d), comma-separated; 'none' skips")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
-    parser.add_argument("--picture", help="write an SVG of short-term loudness over time of the first routine")
-    parser.add_argument("--before", help="an earlier --json output to compare with")
-    parser.add_argument("--load", help="read the figures from an earlier --json output instead of rendering")
+    parser.add_argument("--picture", help="write an SVG of short-term loudness over time of one routine (see --picture-routine)")
+    parser.add_argument("--picture-routine", help="the routine the picture shows (default: the first)")
+    parser.add_argument("--before", action="append", default=[], help="an earlier --json output to compare with (repeatable)")
+    parser.add_argument("--load", action="append", default=[], help="read the figures from earlier --json outputs instead of rendering")
     parser.add_argument("--label", default="", help="a label for the picture's panel (e.g. a commit)")
     args = parser.parse_args(argv)
     try:
-        before = _load(args.before) if args.before else None
+        before = {k: v for path in args.before for k, v in _load(path).items()} or None
         if args.load:
-            results = _load(args.load)
+            results = {k: v for path in args.load for k, v in _load(path).items()}
             if args.routines:
                 results = {n: results[n] for n in args.routines if n in results}
         else:
@@ -498,7 +499,9 @@ def main(argv: list[str] | None = None) -> int:
                     results[Path(routine).stem if os.sep in routine or routine.endswith((".yaml", ".yml")) else routine] = audit(
                         routine, args.engine, sets, Path(work))
         if args.picture and results:
-            name = next(iter(results))
+            name = args.picture_routine or next(iter(results))
+            if name not in results:
+                raise AuditError(f"--picture-routine {name}: not among the routines measured ({', '.join(results)})")
             panels = []
             if before and name in before and "series" in before[name]:
                 panels.append((f"{name}: before", before[name]))
