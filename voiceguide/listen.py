@@ -429,32 +429,13 @@ def syllable_respelling(word: str) -> str | None:
     return "-".join(parts)
 
 
-def _lexicon_entry(word: str, language: str) -> str | None:
-    """The built-in lexicon's respelling of the word, when voiceguide has one (voice.lexicon)."""
-    try:
-        from .voice import lexicon  # noqa: PLC0415 - optional: added by the pronunciation work
-    except ImportError:
-        return None
-    table = getattr(lexicon, "BUILTIN", None) or getattr(lexicon, "LEXICON", None)
-    if isinstance(table, dict):
-        entries = table.get(primary_language(language), table)
-        if isinstance(entries, dict):
-            for key, value in entries.items():
-                if isinstance(key, str) and isinstance(value, str) and key.lower() == word.lower():
-                    return value
-    return None
-
-
 def suggest(word: str, original_text: str, language: str = "en") -> str | None:
-    """A respelling to try for a misheard word (a `pronounce:` entry): the lexicon's, a Mandarin name's
-    sound-alike syllables, or the word split into syllables with its stress marked. None for small words."""
+    """A respelling to try for a misheard word (a `pronounce:` entry): a Mandarin name's sound-alike syllables,
+    or the word split into syllables with its stress marked. None for small words and one-syllable words."""
     if by_characters(language) or word in SMALL_WORDS or not word.isalpha():
         return None
     # The word as written in the text (its capitals), for the pronounce key.
     written = next((w for w in re.findall(r"[\w']+", original_text) if w.lower() == word), word)
-    found = _lexicon_entry(written, language)
-    if found:
-        return found
     if written[:1].isupper():
         respelled = pinyin_respelling(written)
         if respelled:
