@@ -86,8 +86,9 @@ def test_mandarin_point_names_get_sound_alike_syllables():
 
 def test_other_words_are_split_into_syllables():
     assert syllable_respelling("jojoba") == "jo-JO-ba"
-    assert syllable_respelling("squalane") == "squa-lane"
     assert syllable_respelling("acupressure") == "a-cu-PRES-sure"
+    assert syllable_respelling("chamomile") == "cha-MO-mile"
+    assert syllable_respelling("between") is None  # everyday words: a respelling would make them worse
     assert syllable_respelling("neck") is None
 
 

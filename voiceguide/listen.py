@@ -389,7 +389,7 @@ def _syllables(word: str) -> list[str]:
     groups = re.findall(r"[^aeiouy]*[aeiouy]+|[^aeiouy]+$", word) if word else []
     if len(groups) > 1 and not re.search(r"[aeiouy]", groups[-1]):
         groups[-2:] = ["".join(groups[-2:])]
-    if len(groups) > 1 and re.fullmatch(r"[^aeiouy]*e[sd]?", groups[-1]) and not re.match(r"[^aeiouy]*le", groups[-1]):
+    if len(groups) > 1 and re.fullmatch(r"[^aeiouy]*e[sd]?", groups[-1]) and not re.fullmatch(r"[^aeiouy]+le[sd]?", groups[-1]):
         groups[-2:] = [groups[-2] + groups[-1]]
     for i in range(1, len(groups)):
         onset = re.match(r"[^aeiouy]*", groups[i]).group()
@@ -408,8 +408,8 @@ def _syllables(word: str) -> list[str]:
 
 
 def syllable_respelling(word: str) -> str | None:
-    """The word in syllables, the stressed one in capitals when it has three or more ("jojoba" -> "jo-JO-ba"):
-    a guess for a name the voice got wrong. None for a word of one syllable."""
+    """The word in syllables, the next to last one stressed in capitals ("jojoba" -> "jo-JO-ba"): a guess for a
+    name the voice got wrong. None for words of one or two syllables."""
     lower = word.lower()
     if not lower.isalpha() or not lower.isascii():
         return None
@@ -421,17 +421,18 @@ def syllable_respelling(word: str) -> str | None:
     if suffix in ("s", "es", "ed") and not (suffix == "ed" and stem[-1] in "td"):
         stem, suffix = stem + suffix, ""  # no syllable of its own (bones, inflamed)
     parts = _syllables(stem) + ([suffix] if suffix else [])
-    if len(parts) < 2:
+    # Shorter words are nearly always everyday English the voice knows: respelling "between" as "bet-ween"
+    # would only make it worse (what the recogniser missed there is the voice's articulation, not the word).
+    if len(parts) < 3:
         return None
-    if len(parts) >= 3:
-        stress = len(parts) - 2 - (1 if suffix else 0)
-        parts[max(stress, 0)] = parts[max(stress, 0)].upper()
+    stress = max(len(parts) - 2 - (1 if suffix else 0), 0)
+    parts[stress] = parts[stress].upper()
     return "-".join(parts)
 
 
 def suggest(word: str, original_text: str, language: str = "en") -> str | None:
     """A respelling to try for a misheard word (a `pronounce:` entry): a Mandarin name's sound-alike syllables,
-    or the word split into syllables with its stress marked. None for small words and one-syllable words."""
+    or the word split into syllables with its stress marked. None for small and short words."""
     if by_characters(language) or word in SMALL_WORDS or not word.isalpha():
         return None
     # The word as written in the text (its capitals), for the pronounce key.
