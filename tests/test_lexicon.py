@@ -168,6 +168,16 @@ def test_the_engine_hears_the_respelling_and_only_touched_lines_are_synthesised_
     assert clips["Press Yintang."].path == clips["Press Yin-tahng."].path
 
 
+def test_every_caller_of_the_voice_gets_the_routines_pronounce(fake_engine):
+    """The respellings travel with the voice options, so check --listen, the studio's preview and render agree."""
+    from voiceguide.requests import voice_options
+
+    options = voice_options(parse_routine(ROUTINE, source="r.yaml"))
+    assert options.pronounce == (("Yintang", "yin-tahng"), ("rosehip", "rose hip"))
+    prepare_clips(["Press Yintang."], fake_engine, options, ClipCache())
+    assert fake_engine.calls == ["Press Yin-tahng."]
+
+
 def test_captions_and_cue_sheets_keep_the_words_as_written(fake_engine, write_routine, tmp_path):
     result = render(write_routine(ROUTINE), tmp_path / "s.wav", engine="fake", captions=tmp_path / "s.vtt", cues=tmp_path / "s.json")
     assert "Press Yintang gently, then release." in [e.text for e in result.plan.speech()]

@@ -107,7 +107,6 @@ def synthesize_session(
             cache or ClipCache(),
             SAMPLE_RATE,
             progress=on_clips if progress or cancel is not None else None,
-            pronounce=dict(routine.pronounce),
         )
     if cancel is not None:
         cancel.check()

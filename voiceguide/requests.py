@@ -203,6 +203,7 @@ def voice_options(
         language=routine.language,
         pitch=PRESETS["soft"].pitch if soft else None,
         preset=preset,
+        pronounce=routine.pronounce,
     )
 
 

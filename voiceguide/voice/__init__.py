@@ -97,9 +97,11 @@ def prepare_clips(
     """Return a mix-ready clip (mono, `sample_rate`, on disk) for every text, synthesising only what the cache lacks.
 
     The engine is given each text respelt by the lexicon (voice.lexicon: the built-in entries for this engine,
-    then the routine's `pronounce`); the clips stay keyed by the texts as written, which captions and cue
-    sheets show.
+    then the routine's `pronounce`, from options.pronounce unless `pronounce` is given); the clips stay keyed
+    by the texts as written, which captions and cue sheets show.
     """
+    if pronounce is None:
+        pronounce = dict(options.pronounce)
     # Everything that changes the audio: the engine and its build, the voice it will really use (resolved
     # from what was typed, or from the language: `en-gb` and `gmw/en` share clips, a German routine never
     # gets the English ones), the language, rate, volume, pitch and the text. Cheap: no synthesis.

@@ -20,6 +20,8 @@ class VoiceOptions:
     language: str = "en"
     pitch: int | None = None  # engine scale 0-100 (espeak: 50 is normal); None leaves the engine default
     preset: str = "plain"  # post-processing of each clip: plain or soft
+    # The routine's `pronounce:` (word, respelling) pairs: every caller that voices a routine applies them.
+    pronounce: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
