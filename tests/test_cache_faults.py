@@ -56,15 +56,15 @@ def test_a_wav_with_random_bytes_inside_is_synthesised_again(first_render, fake_
     assert np.array_equal(again, first)
 
 
-@pytest.mark.parametrize("damage", ["garbage-samples", "huge-frames", "garbage-hops"])
+@pytest.mark.parametrize("damage", ["garbage-blocks", "huge-frames", "garbage-hops"])
 def test_a_processed_clip_with_altered_arrays_is_processed_again(damage, first_render, fake_engine, tmp_path):
     routine, cache_dir, first = first_render
     for npz in cache_dir.rglob("*.npz"):
         with np.load(npz) as stored:
             arrays = {name: stored[name] for name in stored.files}
         rng = np.random.default_rng(5)
-        if damage == "garbage-samples":
-            arrays["samples"] = rng.uniform(-1, 1, arrays["samples"].shape).astype(arrays["samples"].dtype)
+        if damage == "garbage-blocks":
+            arrays["block_peak"] = rng.uniform(0, 1, arrays["block_peak"].shape).astype(arrays["block_peak"].dtype)
         elif damage == "huge-frames":
             arrays["frames"] = np.asarray(10**11)
         else:

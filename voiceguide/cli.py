@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from . import __version__
+from . import __version__, cache_cli
 from ._entry import INTERRUPTED, drop_unwritable, install_signal_handlers
 from .errors import UsageError, VoiceguideError
 from .chimes import SETS
@@ -634,6 +634,9 @@ def studio_cmd(port, no_browser, lan):
     from .studio.server import serve
 
     serve(port, open_browser=not no_browser, lan=lan)
+
+
+cache_cli.register(cli, _friendly, show)
 
 
 def main() -> None:

@@ -38,6 +38,7 @@ class Config:
     loudness_lufs: float | None = None
     output_dir: Path | None = None
     routines_dir: Path | None = None
+    cache_max_mb: int | None = None
     path: Path | None = None
 
 

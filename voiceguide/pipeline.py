@@ -24,7 +24,7 @@ from .dsp import db_to_gain
 from .loudness import loudness_from_hops
 from .mix import BLOCK_FRAMES, DEFAULT_LOUDNESS_LUFS, SAMPLE_RATE, Mixer, level_voice
 from .memory import fixed_mmap_threshold
-from .music import loop_hops, open_loop
+from .music import _track_key as music_key, loop_hops, open_loop
 from .plan import Chapter, Plan, build_plan, check_session_length, estimated_speech, fit_to_length, spoken_texts
 from .requests import (  # noqa: F401 (check_length_s, default_output...: part of this module's API before requests.py)
     PACE_AND_LENGTH, STEM_NAMES, Cancel, Output, ResolvedSession, Session, apply_overrides, check_length_s,
@@ -34,6 +34,7 @@ from .requests import (  # noqa: F401 (check_length_s, default_output...: part o
 from .settings import given, resolve
 from .routine import Routine, has_words, text_problem
 from .voice import DEFAULT_ENGINE, ClipCache, ClipStats, Engine, VoiceOptions, engine_session, prepare_clips
+from .voice.eviction import enforce_cap, touch_music
 from .voice.presets import PRESETS
 
 # progress(stage, done, total): stage is "voice" (clips ready) or "mix" (frames written)
@@ -180,6 +181,19 @@ def render_request(
     started = time.perf_counter()
     resolved, out = resolve_request(session, output)
     cache = cache or ClipCache()
+    # What this render uses stays leased until it ends, so no other render's eviction takes it mid-mix.
+    config = session.config if isinstance(session.config, Config) else Config()
+    with cache.lease():
+        result = _render_leased(resolved, out, cache, progress, cancel, block_frames, started)
+        # Inside the lease: this render's own clips are the newest, and kept even under a cap they exceed.
+        enforce_cap(cache, resolve("cache_max_mb", config=given(config.cache_max_mb)))
+    return result
+
+
+def _render_leased(
+    resolved: ResolvedSession, out, cache: ClipCache, progress: Progress | None, cancel: Cancel | None, block_frames: int,
+    started: float,
+) -> RenderResult:
     timings: dict[str, float] = {}
     plan, clips, stats = synthesize_session(resolved, cache, progress, cancel)
     routine, options = resolved.routine.with_overrides(pace=plan.pace), resolved.options
@@ -199,6 +213,10 @@ def render_request(
         )
     fixed_mmap_threshold()
     # Streamed from a 16-bit file in the cache: memory does not depend on the music's length.
+    if plan.music is not None:
+        with cache.shared_lock():
+            cache.use([music_key(plan.music.path, SAMPLE_RATE)])
+        touch_music(cache.root, music_key(plan.music.path, SAMPLE_RATE))
     loop = open_loop(plan.music.path, SAMPLE_RATE, cache.root) if plan.music is not None else None
     mixer = Mixer(
         plan, clips, loop, SAMPLE_RATE, loudness_lufs=loudness_lufs,

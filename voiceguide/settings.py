@@ -229,6 +229,10 @@ SETTINGS_LIST: tuple[Setting, ...] = (
             shown_default="(your user data folder)/routines", template_note="where 'studio' keeps your own routines",
             template_example="~/voiceguide/routines"),
     Setting("language", "text", "en", "Language, for the default voice.", _RL, routine_key="language", flag="--language"),
+    Setting("cache_max_mb", "int", 1024, "The most the cache may hold (clips, music loops, models), in MB; least "
+            "recently used clips and loops are removed after each render.", _C, low=0, unit="MB",
+            template_note="the cache's size cap in MB (clips and music loops go first; 'voiceguide cache')",
+            template_example="1024"),
 )
 
 SETTINGS: dict[str, Setting] = {s.key: s for s in SETTINGS_LIST}

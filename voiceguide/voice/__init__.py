@@ -114,6 +114,13 @@ def prepare_clips(
         t: clip_key(engine.name, version, voice, options.rate_wpm, options.volume, spoken[t], options.pitch, language=options.language)
         for t in texts
     }
+    with cache.lease():
+        with cache.shared_lock():
+            cache.use(keys.values())  # before any lookup: an eviction running now either sees this or ends first
+        return _prepare(texts, keys, spoken, engine, options, cache, sample_rate, progress)
+
+
+def _prepare(texts, keys, spoken, engine, options, cache, sample_rate, progress) -> tuple[dict[str, ClipRef], ClipStats]:
     clips: dict[str, ClipRef] = {}
     stats = ClipStats()
     missing = []

@@ -7,12 +7,18 @@ cache folder that cannot be written (read-only, or a full disk: the probe writes
 private temporary folder (with a warning) that is removed when the process ends, and renders running at once
 share it safely: entries appear by atomic link, the first complete one stays, so a reader sees one whole clip
 or none. Temporaries of killed processes are removed by later runs (voiceguide.stale).
+
+Compact: an entry is the engine's own audio as 16-bit PCM at the engine's rate (about 44 kB per second of speech
+at 22050 Hz), sealed; the mix-ready clip is made from it when it is played (voice.clips), and only the small
+per-clip measurements are kept beside it. The cache is bounded (voice.eviction): what a render uses is leased,
+so a render running at the same time never loses an entry it is using.
 """
 
 from __future__ import annotations
 
 import atexit
 import errno
+import contextlib
 import hashlib
 import json
 import os
@@ -20,6 +26,7 @@ import re
 import shutil
 import struct
 import tempfile
+import threading
 import warnings
 from pathlib import Path
 
@@ -31,8 +38,9 @@ from .resolve import normal
 # Part of every key: bump it whenever what a key means or how a stored clip is made changes, so older entries
 # are never served again (2: the voice is the engine's resolved voice id, and the language is in the key;
 # 3: every WAV is sealed with a digest chunk; 4: pyttsx3 clips made before its settings were applied at once
-# may be spoken at 200 wpm).
-CACHE_FORMAT = 4
+# may be spoken at 200 wpm; 5: the stored WAV is always 16-bit PCM at the engine's rate, and the processed
+# samples are no longer kept beside it).
+CACHE_FORMAT = 5
 # A RIFF chunk appended to each stored WAV: a digest of everything before it. WAV readers skip unknown chunks.
 SEAL_ID = b"vgck"
 SEAL_BYTES = 32
@@ -43,6 +51,11 @@ PROBE_BYTES = 256 * 1024
 _SCRATCH = re.compile(r"\.tmp-(?P<pid>\d+)-.+")
 _PROCESSED_TEMP = re.compile(r"\..+\.(?P<pid>\d+)-[0-9a-f]+\.tmp")
 _MUSIC_TEMP = re.compile(r".*?\.(?P<pid>\d+)(?:\.\d+\.tmp|\.tmp\.npy)")
+# A render's lease: the names of the entries it uses, one a line. Named like a scratch folder, so a killed
+# render's lease is swept with its scratch (voiceguide.stale) and eviction honours only leases of live renders.
+LEASE_SUFFIX = ".lease"
+# Taken shared while a render leases and looks up entries, exclusive while entries are evicted.
+LOCK_NAME = ".lock"
 
 
 def default_cache_dir() -> Path:
@@ -120,6 +133,28 @@ def _digest(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=SEAL_BYTES).digest()
 
 
+def compact_wav(path: Path) -> None:
+    """Make an engine's WAV what the cache keeps, in place: 16-bit PCM at the engine's own rate, without the
+    silence before and after the words that voice.clips trims anyway (espeak-ng and Piper pad each clip).
+    16-bit samples are kept exactly as the engine wrote them; a float WAV (Kokoro) is converted once."""
+    import soundfile
+
+    from .clips import trim_bounds
+
+    try:
+        info = soundfile.info(str(path))
+        pcm16 = info.format == "WAV" and info.subtype == "PCM_16"
+        data, rate = soundfile.read(str(path), dtype="int16" if pcm16 else "float32", always_2d=True)
+    except (RuntimeError, OSError, soundfile.LibsndfileError):
+        return  # not readable as audio: stored as is, and refused when it is processed
+    # Measured as voice.clips measures it when the clip plays: float32 of the stored samples, channels averaged.
+    level = data.astype("float32") * (1 / 32768) if pcm16 else data
+    start, end = trim_bounds(level.mean(axis=1) if level.shape[1] > 1 else level[:, 0], rate)
+    if end <= start or (pcm16 and (start, end) == (0, len(data))):
+        return  # silent (refused when processed) or nothing to change
+    soundfile.write(str(path), data[start:end], rate, format="WAV", subtype="PCM_16")
+
+
 def seal_wav(path: Path) -> None:
     """Append the digest chunk to a complete WAV (in place; the file is still private to the caller)."""
     data = path.read_bytes()
@@ -148,6 +183,38 @@ def wav_is_sealed(path: Path) -> bool:
     return data[seal_at + 8 : seal_at + 8 + SEAL_BYTES] == _digest(data[12:seal_at])
 
 
+def touch(path: Path) -> None:
+    """Mark an entry as just used: eviction removes the least recently used first."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+
+
+@contextlib.contextmanager
+def _locked(root: Path, exclusive: bool):
+    """A lock on the cache folder shared by every process (flock; where there is none, no lock: eviction then
+    relies on the leases alone)."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    try:
+        handle = open(root / LOCK_NAME, "a+b")  # noqa: SIM115
+    except OSError:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        except OSError:
+            pass
+        yield
+    finally:
+        handle.close()  # releases the lock
+
+
 def _private_dir() -> Path:
     """A temporary folder for this process only, removed when it exits."""
     folder = Path(tempfile.mkdtemp(prefix="voiceguide-clips-"))
@@ -157,6 +224,10 @@ def _private_dir() -> Path:
 
 class ClipCache:
     def __init__(self, root: Path | None = None):
+        self._lease_lock = threading.Lock()
+        self._lease_depth = 0
+        self._in_use: set[str] = set()
+        self._lease_file: Path | None = None
         self.root = Path(root) if root is not None else default_cache_dir()
         try:
             self.root.mkdir(parents=True, exist_ok=True)
@@ -167,6 +238,56 @@ class ClipCache:
             self._fall_back(exc)
         else:
             self._sweep()
+
+    # --- leases: what this process's renders use, so no render's eviction removes it -------------------------
+
+    @contextlib.contextmanager
+    def lease(self):
+        """Hold the names given to `use` until the outermost lease ends (they may nest: a render's lease
+        wraps the lookup's)."""
+        with self._lease_lock:
+            self._lease_depth += 1
+        try:
+            yield self
+        finally:
+            with self._lease_lock:
+                self._lease_depth -= 1
+                if self._lease_depth == 0:
+                    self._in_use.clear()
+                    if self._lease_file is not None:
+                        self._lease_file.unlink(missing_ok=True)
+                        self._lease_file = None
+
+    def use(self, names) -> None:
+        """Lease entries (keys, or file names in music/) for as long as the current lease lasts. Call it under
+        `shared_lock`, before looking the entries up, so an eviction either sees the lease or ends first."""
+        with self._lease_lock:
+            if self._lease_depth == 0:
+                return  # nothing to hold them for
+            self._in_use.update(names)
+            if self._lease_file is None:
+                self._lease_file = self.root / f".tmp-{stale.temp_tag()}{LEASE_SUFFIX}"
+            try:
+                temp = self._lease_file.with_name(self._lease_file.name + ".new")
+                temp.write_text("\n".join(sorted(self._in_use)) + "\n", encoding="utf-8")
+                os.replace(temp, self._lease_file)
+            except OSError:
+                pass  # an unwritable cache: nothing else can evict from it either
+
+    @property
+    def in_use(self) -> frozenset[str]:
+        with self._lease_lock:
+            return frozenset(self._in_use)
+
+    @contextlib.contextmanager
+    def shared_lock(self):
+        with _locked(self.root, exclusive=False):
+            yield
+
+    @contextlib.contextmanager
+    def exclusive_lock(self):
+        with _locked(self.root, exclusive=True):
+            yield
 
     def _sweep(self) -> None:
         """Remove what killed renders left here (scratch folders, half-written processed clips and loops)."""
@@ -196,6 +317,7 @@ class ClipCache:
         except OSError:
             return None
         if wav_is_sealed(path):
+            touch(path)
             return path
         # Truncated, altered or garbage entry: drop it so it is synthesised again (another render may already have).
         self.discard(key)
@@ -215,6 +337,7 @@ class ClipCache:
         the first complete entry stays, so a clip never changes under a render that is measuring or mixing it)."""
         target = self.path(key)
         try:
+            compact_wav(source)
             seal_wav(source)
             target.parent.mkdir(parents=True, exist_ok=True)
             try:
