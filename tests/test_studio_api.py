@@ -292,3 +292,14 @@ def test_lan_prints_a_qr_code_and_the_page_shows_it(tmp_path):
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
     assert "\u2588" in err and proc.returncode == 0  # the QR code's blocks on the terminal
+
+
+def test_preview_speaks_as_the_routine_would(client, monkeypatch):
+    """The routine's voice settings (its rate) under the form's, and its first sentence by default."""
+    text = SMALL_ROUTINE.replace("music: none", "music: none\nvoice: {engine: fake, rate_wpm: 100}")
+    slow = client.post("/api/preview", json={"yaml": text, "settings": {}})
+    fast = client.post("/api/preview", json={"yaml": text, "settings": {"rate_wpm": 200}})
+    assert slow.status_code == 200 and fast.status_code == 200, slow.text
+    slow_s = len(sf.read(io.BytesIO(slow.content))[0])
+    fast_s = len(sf.read(io.BytesIO(fast.content))[0])
+    assert 1.6 < slow_s / fast_s < 2.2  # the first sentence at 100 and at 200 words a minute

@@ -124,6 +124,7 @@ def test_pick_pace_render_play_chapters_and_typo(studio):
     wait_for(lambda: "morning" in [o.get_attribute("value") for o in select.options], what="the built-ins")
     select.select_by_value("morning")
     first = wait_for(lambda: timeline_duration(driver), what="the first plan")
+    assert by_testid(driver, "problems").find_elements("css selector", "li") == []  # a built-in has no problems
     assert by_testid(driver, "timeline").find_elements("css selector", "svg .vg-speech")
 
     pace = by_testid(driver, "pace")

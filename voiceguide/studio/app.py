@@ -7,6 +7,7 @@ import contextlib
 import json
 import re
 import secrets
+import threading
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
@@ -187,15 +188,30 @@ def create_app(token: str, folders: Folders, config: Config | None = None, lan_u
     async def form(request: Request) -> Response:
         return JSONResponse(await run_in_threadpool(core.form_description))
 
+    # Typing asks for a plan every few hundred ms and one may take seconds (speech is synthesised): one plan at a
+    # time, and a request that a newer one has overtaken while it waited answers at once.
+    planning = threading.Lock()
+    latest_plan = [0]
+
     async def plan(request: Request) -> Response:
         data = await json_body(request)
-        result = await run_in_threadpool(core.plan_for, folders, _text(data, "yaml"), _text(data, "name", "routine"), data.get("settings"), config)
-        return JSONResponse(result)
+        latest_plan[0] += 1
+        mine = latest_plan[0]
+
+        def work() -> dict:
+            with planning:
+                if mine != latest_plan[0]:
+                    return {"superseded": True}
+                return core.plan_for(folders, _text(data, "yaml"), _text(data, "name", "routine"), data.get("settings"), config)
+
+        return JSONResponse(await run_in_threadpool(work))
 
     async def preview(request: Request) -> Response:
         data = await json_body(request)
         text = data.get("text")
-        audio = await run_in_threadpool(core.preview_voice, data.get("settings"), text if isinstance(text, str) else None, data.get("language") or "en")
+        routine = data.get("yaml")
+        audio = await run_in_threadpool(core.preview_voice, data.get("settings"), text if isinstance(text, str) else None, folders,
+                                        routine if isinstance(routine, str) else None, config)
         return Response(audio, media_type="audio/wav", headers={"Cache-Control": "no-store"})
 
     async def render(request: Request) -> Response:

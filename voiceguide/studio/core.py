@@ -328,16 +328,26 @@ def plan_for(folders: Folders, text: str, name: str, settings: Any, config: Conf
     return {"plan": plan.to_json(), "duration_s": round(plan.duration_s, 3), "svg": plan_svg(plan), "pace": plan.pace}
 
 
-def preview_voice(settings: Any, text: str | None, language: str = "en") -> bytes:
-    """One line spoken with the form's voice settings, as WAV bytes (written to a private temporary folder)."""
+def preview_voice(settings: Any, text: str | None, folders: Folders | None = None, yaml_text: str | None = None,
+                  config: Config | None = None) -> bytes:
+    """One line spoken as the session would speak it, as WAV bytes (written to a private temporary folder): the
+    routine's voice settings under the form's, and by default the routine's first sentence."""
     values = form_values(settings)
-    line = " ".join(str(text or PREVIEW_TEXT).split())[:MAX_PREVIEW_CHARS]
     s = values.session
+    voice = {"voice": s.get("voice"), "rate_wpm": s.get("rate_wpm"), "volume": s.get("volume"), "preset": s.get("preset"),
+             "language": "en", "engine": s.get("engine")}
+    if folders is not None and isinstance(yaml_text, str) and yaml_text.strip():
+        session, _, routine = session_request(folders, yaml_text, "routine", settings, config or Config())
+        resolved = resolve_session(session)
+        o = resolved.options
+        voice = {"voice": o.voice, "rate_wpm": o.rate_wpm, "volume": o.volume, "preset": o.preset, "language": o.language,
+                 "engine": resolved.engine}
+        if not text and routine.intro:
+            text = re.split(r"(?<=[.!?。])\s", routine.intro.strip(), maxsplit=1)[0]
+    line = " ".join(str(text or PREVIEW_TEXT).split())[:MAX_PREVIEW_CHARS]
     with tempfile.TemporaryDirectory(prefix="voiceguide-preview-") as folder:
         out = Path(folder) / "preview.wav"
-        say(line, out, voice=s.get("voice"), rate_wpm=s.get("rate_wpm"), volume=s.get("volume"), preset=s.get("preset"),
-            language=language if isinstance(language, str) and re.fullmatch(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*", language) else "en",
-            engine=s.get("engine"))
+        say(line, out, **voice)
         return out.read_bytes()
 
 

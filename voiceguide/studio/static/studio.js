@@ -176,14 +176,12 @@ async function previewVoice() {
   button.disabled = true;
   status("Speaking one line...");
   try {
-    const r = state.routine;
-    const language = (($("yaml-editor").value.match(/^language:\s*([A-Za-z_-]+)/m)) || [])[1] || "en";
-    const audio = await api("api/preview", { settings: settings(), language });
+    const audio = await api("api/preview", { settings: settings(), yaml: $("yaml-editor").value });
     const player = $("preview-audio");
     player.src = URL.createObjectURL(audio);
     player.hidden = false;
     player.play().catch(() => {});
-    status(r ? "" : "");
+    status("");
   } catch (error) {
     status(error.message, true);
   } finally {
@@ -194,21 +192,23 @@ async function previewVoice() {
 // --- live validation -----------------------------------------------------------------------------------
 
 function showProblems(result) {
+  // The problems list holds problems only (empty when the routine is fine); the verdict and warnings go beside it.
   const list = $("problems");
+  const summary = $("check-summary");
   list.textContent = "";
+  summary.textContent = "";
+  summary.className = result.ok ? "ok" : "bad";
   if (result.ok) {
-    const li = document.createElement("li");
-    li.className = "ok";
-    li.textContent = result.summary;
-    list.appendChild(li);
+    summary.textContent = result.summary;
     for (const w of result.warnings || []) {
-      const warn = document.createElement("li");
+      const warn = document.createElement("p");
       warn.className = "warning";
       warn.textContent = `warning: ${w}`;
-      list.appendChild(warn);
+      summary.appendChild(warn);
     }
     return;
   }
+  summary.textContent = `${result.problems.length} problem${result.problems.length === 1 ? "" : "s"}:`;
   for (const p of result.problems) {
     const li = document.createElement("li");
     const where = document.createElement("span");
@@ -252,7 +252,7 @@ async function planNow() {
   status("Timing the speech...");
   try {
     const data = await api("api/plan", { yaml: $("yaml-editor").value, name: state.routine ? state.routine.name : "routine", settings: settings() });
-    if (seq !== state.planSeq) return;
+    if (seq !== state.planSeq || data.superseded) return;
     $("timeline").innerHTML = data.svg;
     $("timeline").dataset.durationS = data.duration_s;
     $("timeline").classList.remove("stale");
