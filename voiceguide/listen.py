@@ -324,10 +324,22 @@ def _word_heard(word: str, heard: str) -> bool:
     return word in heard
 
 
-def understood(text: str, result: Score, language: str = "en") -> bool:
+def understood(text: str, result: Score, language: str = "en", respelled: frozenset[str] = frozenset()) -> bool:
+    """Every word that carries meaning heard. A word the voice is given respelt (the lexicon or the routine's
+    `pronounce:`) counts as said as its author wants: the recogniser cannot spell a name it does not know
+    ("Xiaguan" said right comes back as "Xia Guan"), so it would never pass otherwise."""
     if by_characters(language):
         return result.rate <= MAX_LINE_CER
-    return not [w for w in result.missed if w not in SMALL_WORDS]
+    return not [w for w in result.missed if w not in SMALL_WORDS and w not in respelled]
+
+
+def respelled_words(engine: str, language: str, pronounce) -> frozenset[str]:
+    """The lower-cased words the voice is given respelt for this engine (voice.lexicon), each word of a
+    several-word entry ("gua sha") on its own."""
+    from .voice.lexicon import table
+
+    words = table(engine, language, dict(pronounce or ()))
+    return frozenset(part for key in words for part in normalise(key, language))
 
 
 # ----- suggestions
@@ -341,6 +353,8 @@ _PINYIN_FINALS = {
     "uo": "waw", "ui": "way", "un": "wun", "ue": "yweh", "a": "ah", "o": "aw", "e": "uh", "i": "ee", "u": "oo",
 }
 _PINYIN_CONSONANTS = {"q": "ch", "x": "sh", "zh": "j", "c": "ts", "z": "dz"}
+# "ai" after a consonant: the English word that rhymes with "eye" where there is one (tie, bye).
+_AI_AFTER = {"t": "ie", "d": "ie", "l": "ie", "p": "ie", "g": "uy"}
 
 
 def _pinyin_syllables(word: str) -> list[tuple[str, str]] | None:
@@ -360,7 +374,8 @@ def _pinyin_syllables(word: str) -> list[tuple[str, str]] | None:
 
 
 def pinyin_respelling(word: str) -> str | None:
-    """"Xiaguan" -> "shyah-gwahn": a Mandarin point name in English sound-alike syllables, or None."""
+    """"Xiaguan" -> "shyah gwahn": a Mandarin point name in English sound-alike syllables (spaced like the
+    built-in lexicon's entries), or None."""
     plain = "".join(c for c in unicodedata.normalize("NFD", word.lower()) if not unicodedata.combining(c))
     syllables = _pinyin_syllables(plain) if plain.isascii() and plain.isalpha() else None
     if not syllables or len(syllables) < 2:
@@ -375,14 +390,14 @@ def pinyin_respelling(word: str) -> str | None:
         elif initial in ("j", "q", "x", "y") and final in ("u", "un", "uan"):
             sound = {"u": "yoo", "un": "yoon", "uan": "yuen"}[final]
         elif final == "ai" and initial:
-            sound = "ye"
+            sound = _AI_AFTER.get(initial, "ye")
         head = _PINYIN_CONSONANTS.get(initial, initial)
         if initial == "y" and sound.startswith("y"):
             head = ""
         if initial == "w" and sound.startswith("w"):
             head = ""
         out.append(head + sound)
-    return "-".join(out)
+    return " ".join(out)
 
 
 _DIGRAPHS = ("th", "sh", "ch", "ph", "wh", "gh", "qu")
@@ -597,15 +612,16 @@ def listen(
     recogniser = recogniser or Recogniser()
     heard_before, spent_before = recogniser.seconds_heard, recogniser.seconds_spent
     counts = count_words(routine.language)
+    respelled = respelled_words(engine_name, routine.language, options.pronounce)
     lines = []
     for done, text in enumerate(texts, 1):
         samples, _ = clips[text].load()
         heard = recogniser.transcribe(samples, SAMPLE_RATE, language)
         result = score(text, heard, routine.language)
-        ok = understood(text, result, routine.language)
+        ok = understood(text, result, routine.language, respelled)
         suggestions = {}
         if not ok:
-            for word in result.missed:
+            for word in (w for w in result.missed if w not in respelled):
                 respelling = suggest(word, text, routine.language)
                 if respelling:
                     written = next((w for w in re.findall(r"[\w']+", text) if w.lower() == word), word)
