@@ -7,10 +7,13 @@ import json
 import numpy as np
 import pytest
 import soundfile
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from voiceguide import RoutineError, parse_routine, render
 from voiceguide.pipeline import synthesize_plan
+from voiceguide.routine import pronounce_word_problem
 from voiceguide.schema import routine_schema
 from voiceguide.voice import ClipCache, VoiceOptions, get_engine, prepare_clips
 from voiceguide.voice.lexicon import builtin_entries, respell
@@ -231,3 +234,12 @@ def test_espeak_speaks_the_words_per_minute_asked(espeak, tmp_path, rate_wpm):
     clips, _ = prepare_clips([PARAGRAPH], espeak, VoiceOptions(rate_wpm=rate_wpm), ClipCache(tmp_path))
     heard_wpm = len(PARAGRAPH.split()) / speech_s(clips[PARAGRAPH].path) * 60
     assert heard_wpm == pytest.approx(rate_wpm, rel=0.07)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=80), st.dictionaries(st.text(min_size=1, max_size=12), st.text(min_size=1, max_size=12), max_size=4))
+def test_any_text_and_entries_respell_without_error(text, pronounce):
+    entries = {w: s for w, s in pronounce.items() if pronounce_word_problem(" ".join(w.split())) is None}
+    said = respell(text, "pyttsx3", "en", entries)
+    if not any(w.lower() in text.lower() for w in entries):
+        assert said == respell(text, "pyttsx3", "en")

@@ -642,7 +642,7 @@ class _Validator:
                 self.fail(key_node, problem)
                 continue
             line = key_node.start_mark.line + 1
-            folded = word.casefold()
+            folded = word.lower()
             if folded in seen:
                 self.fail(key_node, f"pronounce: '{_shown(word, 60)}' is listed twice (also on line {seen[folded]}); keep one")
                 continue

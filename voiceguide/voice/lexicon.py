@@ -79,7 +79,7 @@ def table(
 
 
 def _key(word: str) -> str:
-    return " ".join(word.split()).casefold()
+    return " ".join(word.split()).lower()
 
 
 # Whole words: no letter, digit or underscore either side; a number is also not part of a decimal, a time,
@@ -109,7 +109,9 @@ def respell(text: str, engine: str, language: str | None = "en", pronounce: Mapp
 
     def replace(match: re.Match[str]) -> str:
         found = match.group(0)
-        says = words[_key(found)]
+        says = words.get(_key(found))
+        if says is None:  # a match the regex's case folding finds but casefold() spells otherwise ("İ"): as written
+            return found
         if found[:1].isupper() and says[:1].islower():
             return says[:1].upper() + says[1:]
         return says
