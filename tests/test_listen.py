@@ -36,6 +36,8 @@ def test_numbers_in_words():
     assert korean_number(250) == "이백오십"
     assert korean_number(3, native=True) == "셋"
     assert korean_number(12, native=True) == "열둘"
+    assert korean_number(1, native=True, attributive=True) == "한"
+    assert korean_number(20, native=True, attributive=True) == "스무"
 
 
 def test_align_counts_edits_and_marks_them():
@@ -66,6 +68,7 @@ def test_korean_is_scored_by_characters_with_digits_read_either_way():
     text = "오 초 동안 부드럽게 누르세요."
     assert score(text, "5초 동안 부드럽게 누르세요", "ko").errors == 0
     assert score("하나", "1", "ko").errors == 0  # a count the recogniser wrote as a digit
+    assert score("한 번 더요", "1번 더요", "ko").errors == 0
     half = score("천천히 쓸어 주세요", "전전히 쓰러 주세요", "ko")
     assert half.units == 8 and half.errors == 4
     assert understood("x", score("천천히 쓸어 주세요", "천천히 쓸어 주세요", "ko"), "ko")

@@ -185,10 +185,20 @@ _NATIVE_ONES = ["", "하나", "둘", "셋", "넷", "다섯", "여섯", "일곱",
 _NATIVE_TENS = ["", "열", "스물", "서른", "마흔", "쉰", "예순", "일흔", "여든", "아흔"]
 
 
-def korean_number(n: int, native: bool = False) -> str:
-    """Sino-Korean (오 초, 십 분) or, below 100, native (하나, 열둘) digits as read aloud."""
+# Before a counter the native numbers shorten: 한 번, 두 개, 스무 번.
+_ATTRIBUTIVE = {"하나": "한", "둘": "두", "셋": "세", "넷": "네", "스물": "스무"}
+
+
+def korean_number(n: int, native: bool = False, attributive: bool = False) -> str:
+    """Sino-Korean (오 초, 십 분) or, below 100, native (하나, 열둘; attributive: 한, 열두) digits as read aloud."""
     if native and 0 < n < 100:
-        return _NATIVE_TENS[n // 10] + _NATIVE_ONES[n % 10]
+        tens, ones = _NATIVE_TENS[n // 10], _NATIVE_ONES[n % 10]
+        if attributive:
+            if ones:
+                ones = _ATTRIBUTIVE.get(ones, ones)
+            else:
+                tens = _ATTRIBUTIVE.get(tens, tens)
+        return tens + ones
     if n == 0:
         return "영"
     out = ""
@@ -219,7 +229,7 @@ def by_characters(language: str) -> bool:
     return primary_language(language) in CHARACTER_LANGUAGES
 
 
-def normalise(text: str, language: str = "en", native_numbers: bool = False) -> list[str]:
+def normalise(text: str, language: str = "en", native_numbers: str | None = None) -> list[str]:
     """The words of `text` as compared: lower case, no punctuation, digits in words, spellings folded."""
     text = unicodedata.normalize("NFKC", text).lower()
     text = text.replace("%", " percent ").replace("&", " and ")
@@ -229,7 +239,7 @@ def normalise(text: str, language: str = "en", native_numbers: bool = False) -> 
     def spell(match: re.Match) -> str:
         n = int(match.group())
         if korean:
-            return " " + korean_number(n, native_numbers) + " "
+            return " " + korean_number(n, native_numbers is not None, native_numbers == "attributive") + " "
         return " " + english_number(n) + " " if primary_language(language) == "en" else match.group()
 
     text = re.sub(r"\d+", spell, text)
@@ -293,8 +303,8 @@ def score(text: str, heard: str, language: str = "en") -> Score:
     """How far what was heard is from the text: words for spaced languages, characters for Korean and the like."""
     if by_characters(language):
         best = None
-        # A digit the recogniser wrote may be read either way (오 초, 하나): the kinder reading counts.
-        for native in (False, True):
+        # A digit the recogniser wrote may be read three ways (오 초, 하나, 한 번): the kinder reading counts.
+        for native in (None, "native", "attributive"):
             ref = list("".join(normalise(text, language)))
             hyp = list("".join(normalise(heard, language, native_numbers=native)))
             errors, path = align(ref, hyp)
