@@ -86,6 +86,8 @@ def test_mandarin_point_names_get_sound_alike_syllables():
     assert pinyin_respelling("Zanzhu") == "dzahn joo"
     assert pinyin_respelling("Taiyang") == "tie yahng"
     assert pinyin_respelling("knuckles") is None
+    assert pinyin_respelling("Notice") is None  # no-ti-ce: Mandarin has no "no"
+    assert pinyin_respelling("Quanliao") == "chyuen lyow"
 
 
 def test_other_words_are_split_into_syllables():
@@ -100,6 +102,10 @@ def test_suggest_uses_the_word_as_written_and_skips_small_words():
     assert suggest("xiaguan", "Press Xiaguan gently.") == "shyah gwahn"
     assert suggest("jojoba", "A few drops of jojoba oil.") == "jo-JO-ba"
     assert suggest("the", "Press the point.") is None
+    if listen_mod.recogniser_missing() is None:  # everyday words known by Whisper's vocabulary get none
+        assert suggest("notice", "Notice how light your face feels.") is None
+        assert suggest("change", "Change hands.") is None  # "chahn guh" as pinyin, but everyday English
+        assert suggest("lymphatic", "A lymphatic drainage massage.") == "lym-PHA-tic"
     assert suggest("천천히", "천천히 쓸어 주세요", "ko") is None
 
 

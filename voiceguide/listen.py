@@ -22,6 +22,7 @@ import shutil
 import time
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -367,7 +368,22 @@ _PINYIN_CONSONANTS = {"q": "ch", "x": "sh", "zh": "j", "c": "ts", "z": "dz"}
 _AI_AFTER = {"t": "ie", "d": "ie", "l": "ie", "p": "ie", "g": "uy"}
 
 
-def _pinyin_syllables(word: str) -> list[tuple[str, str]] | None:
+def _pinyin_fits(initial: str, final: str, first: bool) -> bool:
+    """Whether Mandarin has this syllable, roughly: enough to tell "Xiaguan" from "Notice" (no-ti-ce)."""
+    if not initial:
+        return first and final[0] in "aoe"  # inside a name a vowel-initial syllable is written with an apostrophe
+    if final == "o":
+        return initial in ("b", "p", "m", "f", "w", "y")
+    if final[0] == "i" and final != "i":
+        return initial in ("b", "p", "m", "d", "t", "n", "l", "j", "q", "x", "y")
+    if final[0] == "u" and final != "u":
+        return initial not in ("b", "p", "m", "f", "w", "y")
+    if initial in ("j", "q", "x"):
+        return final[0] in "iu"
+    return True
+
+
+def _pinyin_syllables(word: str, first: bool = True) -> list[tuple[str, str]] | None:
     """The word split into pinyin syllables (initial, final), longest first; None when it is not pinyin."""
     if not word:
         return []
@@ -376,8 +392,8 @@ def _pinyin_syllables(word: str) -> list[tuple[str, str]] | None:
             continue
         rest = word[len(initial):]
         for final in sorted(_PINYIN_FINALS, key=len, reverse=True):
-            if rest.startswith(final) and (initial or final[0] in "aoe"):
-                tail = _pinyin_syllables(rest[len(final):])
+            if rest.startswith(final) and _pinyin_fits(initial, final, first):
+                tail = _pinyin_syllables(rest[len(final):], first=False)
                 if tail is not None:
                     return [(initial, final)] + tail
     return None
@@ -461,10 +477,31 @@ def syllable_respelling(word: str) -> str | None:
     return "-".join(parts)
 
 
+@lru_cache(maxsize=1)
+def _whisper_vocabulary():
+    """Whisper's tokenizer, when the listen extra is installed: its single-token words are everyday English."""
+    path = part_path(WHISPER_BASE.parts[0][0], "data/tokenizer.json")
+    if path is None:
+        return None
+    try:
+        from tokenizers import Tokenizer
+
+        return Tokenizer.from_file(str(path))
+    except Exception:  # noqa: BLE001 - only a filter for suggestions: without it, every word gets one
+        return None
+
+
+def everyday_word(word: str) -> bool:
+    """A word common enough that Whisper's vocabulary holds it whole ("notice", "feather"): the voice knows it,
+    so what the recogniser missed is the voice's articulation, and a respelling would only make it worse."""
+    tokenizer = _whisper_vocabulary()
+    return tokenizer is not None and len(tokenizer.encode(" " + word.lower(), add_special_tokens=False).ids) == 1
+
+
 def suggest(word: str, original_text: str, language: str = "en") -> str | None:
     """A respelling to try for a misheard word (a `pronounce:` entry): a Mandarin name's sound-alike syllables,
     or the word split into syllables with its stress marked. None for small and short words."""
-    if by_characters(language) or word in SMALL_WORDS or not word.isalpha():
+    if by_characters(language) or word in SMALL_WORDS or not word.isalpha() or everyday_word(word):
         return None
     # The word as written in the text (its capitals), for the pronounce key.
     written = next((w for w in re.findall(r"[\w']+", original_text) if w.lower() == word), word)
