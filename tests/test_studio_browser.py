@@ -139,6 +139,7 @@ def test_pick_pace_render_play_chapters_and_typo(studio):
         timeout_s=180, what="the rendered session in the player")
     assert float(by_testid(driver, "progress").get_attribute("value")) == 1.0
     assert duration == pytest.approx(slower, abs=0.1), (duration, slower)
+    print(f"morning at pace 0.8: plan {slower:.3f} s (pace 1: {first:.3f} s), <audio> duration {duration:.3f} s")
 
     chapters = by_testid(driver, "chapters").find_elements("css selector", "li")
     assert [c.text.split(" (")[0] for c in chapters][:2] == ["Introduction", "Cool hands and an open neck"]

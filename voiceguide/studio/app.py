@@ -10,7 +10,7 @@ import secrets
 import threading
 from http.cookies import SimpleCookie
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
@@ -138,8 +138,12 @@ def audio_response(path: Path, range_header: str | None, download: bool) -> Resp
     return StreamingResponse(chunks(), 206, headers=headers, media_type=media)
 
 
-def create_app(token: str, folders: Folders, config: Config | None = None, lan_url: str | None = None, qr_svg: str | None = None) -> TokenGate:
-    """The studio for one user: their `folders`, their `config`; `token` guards every request."""
+def create_app(
+    token: str, folders: Folders, config: Config | None = None, lan_url: str | None = None, qr_svg: str | None = None,
+    stopping: Callable[[], bool] = lambda: False,
+) -> TokenGate:
+    """The studio for one user: their `folders`, their `config`; `token` guards every request. `stopping()` turns
+    true when the server is shutting down: progress streams then end, so the shutdown need not cut them off."""
     config = config or Config()
     renders = RenderQueue(folders, config)
 
@@ -242,7 +246,7 @@ def create_app(token: str, folders: Folders, config: Config | None = None, lan_u
                     yield f"data: {json.dumps(job.public())}\n\n"
                     if job.state in ("done", "failed", "cancelled"):
                         return
-                if await request.is_disconnected():
+                if stopping() or await request.is_disconnected():
                     return
                 await asyncio.sleep(0.1)
 

@@ -79,8 +79,11 @@ def serve(port: int = DEFAULT_PORT, open_browser: bool = True, lan: bool = False
         qr.terminal(out=sys.stderr, compact=True)
     click.echo(f"Your routines: {folders.routines}; sessions: {folders.sessions}. Ctrl-C stops the studio.", err=True)
     sys.stdout.flush()
-    app = create_app(token, folders, config, lan_url=url if lan else None, qr_svg=qr_svg)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2))
+    servers: list = []
+    app = create_app(token, folders, config, lan_url=url if lan else None, qr_svg=qr_svg,
+                     stopping=lambda: bool(servers) and servers[0].should_exit)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=5))
+    servers.append(server)
     if open_browser:
         webbrowser.open(url)
     try:
