@@ -303,3 +303,38 @@ def test_preview_speaks_as_the_routine_would(client, monkeypatch):
     slow_s = len(sf.read(io.BytesIO(slow.content))[0])
     fast_s = len(sf.read(io.BytesIO(fast.content))[0])
     assert 1.6 < slow_s / fast_s < 2.2  # the first sentence at 100 and at 200 words a minute
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_a_render_stops_cleanly_and_leaves_no_file(tmp_path):
+    """The real command: a long render under way with its progress stream open, then Ctrl-C."""
+    import urllib.request
+
+    from .test_studio_browser import start_studio, stop_studio
+
+    proc, url = start_studio(tmp_path)
+    base, token = url.split("/?")[0], url.split("token=")[1]
+    long_routine = SMALL_ROUTINE.replace("hold: 2.5s", "hold: 40m")
+
+    def call(path: str, body: dict | None = None):
+        request = urllib.request.Request(f"{base}{path}", data=json.dumps(body).encode() if body else None,
+                                         headers={"X-Voiceguide-Token": token, "Content-Type": "application/json"})
+        return urllib.request.urlopen(request, timeout=30)
+
+    try:
+        import time
+
+        for _ in range(100):
+            try:
+                call("/api/info")
+                break
+            except OSError:
+                time.sleep(0.1)
+        job = json.loads(call("/api/render", {"yaml": long_routine, "name": "long", "settings": {"format": "wav"}}).read())
+        stream = call(f"/api/render/{job['id']}/events")
+        while b'"stage": "mix"' not in stream.readline():
+            pass
+    finally:
+        err = stop_studio(proc)
+    assert proc.returncode == 0 and "Traceback" not in err and "Studio stopped." in err, err
+    assert not (tmp_path / "sessions").exists() or list((tmp_path / "sessions").iterdir()) == []
