@@ -150,3 +150,99 @@ def test_cli_renders_m4a_and_other_formats_do_not_load_pyav(write_routine, fake_
     assert again.exit_code == 2 and "already exists" in again.output and "Traceback" not in again.output
     code = "import sys, voiceguide.pipeline, voiceguide.cli; print('av' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+# --- AAC on both cores: segments encoded apart, joined at frame boundaries (export.m4a_segments) ---------------
+
+
+def _music_like(seconds: float, seed: int = 3) -> np.ndarray:
+    """Stereo tones with clicks and noise bursts (transients make the encoder switch to short windows)."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * SR)
+    t = np.arange(n) / SR
+    left = 0.2 * np.sin(2 * np.pi * 220 * t) + 0.1 * np.sin(2 * np.pi * 1320 * t + 1)
+    right = 0.2 * np.sin(2 * np.pi * 330 * t) + 0.05 * rng.standard_normal(n)
+    x = np.stack([left, right], axis=1)
+    for at in rng.integers(0, n - 2000, int(seconds)):
+        x[at : at + 400] += rng.uniform(-0.5, 0.5, (400, 2))
+    return (x * 0.8).astype(np.float32)
+
+
+def _decode_m4a(path) -> tuple[np.ndarray, int]:
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        audio = np.concatenate([frame.to_ndarray() for frame in container.decode(stream)], axis=1).T
+        return audio, round(float(stream.duration * stream.time_base) * SR)
+
+
+def test_window_sequences_read_from_the_frames_follow_the_standards_order(tmp_path):
+    """window_of reads each frame's window sequence: long, start, eight short, stop. A decoder needs
+    start before short and stop after it, so reading them right shows as only legal transitions."""
+    from voiceguide.export.m4a_segments import Segment, encode_segment, window_of
+
+    x = _music_like(8)
+    packets = encode_segment(lambda a, b: x[a:b], Segment(0, 0, 0, len(x)), SR, 2, 128, 4096)
+    windows = [window_of(packets[k][0]) for k in sorted(packets)][1:-2]
+    # None: the two channels have windows of their own (no common window), never a join frame.
+    assert sum(w is not None for w in windows) > 0.5 * len(windows)
+    pairs = [(a[0], b[0]) for a, b in zip(windows, windows[1:]) if a is not None and b is not None]
+    assert {a for a, _ in pairs} >= {0, 1, 2, 3}  # the clicks made short windows
+    allowed = {0: {0, 1}, 1: {2}, 2: {2, 3}, 3: {0, 1}}
+    assert all(b in allowed[a] for a, b in pairs)
+
+
+def test_segments_cover_the_session_on_the_frame_grid():
+    from voiceguide.export.m4a_segments import SAMPLES_PER_FRAME, WARMUP_FRAMES, plan_segments
+
+    total = 600 * SR + 123
+    segments = plan_segments(total, SR, 90)
+    assert len(segments) == 7 and segments[0].input_start == 0 and segments[-1].input_stop == total
+    for earlier, later in zip(segments, segments[1:]):
+        assert later.input_start == (later.join_from - WARMUP_FRAMES) * SAMPLES_PER_FRAME
+        assert earlier.input_stop > later.join_from * SAMPLES_PER_FRAME  # overlap: the join is searched in both
+    assert plan_segments(30 * SR, SR)[0].input_stop == 30 * SR  # short: one encoder
+
+
+@pytest.mark.slow
+def test_joined_segments_decode_like_one_encoder_around_every_join(tmp_path):
+    """Measure: RMS error against the source over the 8192 samples around each join. It must be within 1 dB
+    of one encoder's error over the same samples, and of that encoder's typical (median) error elsewhere."""
+    from voiceguide.export.m4a_segments import SAMPLES_PER_FRAME, can_fork, write_m4a
+
+    if not can_fork():
+        pytest.skip("segments need fork and no other threads")
+    x = _music_like(70)
+    n = len(x)
+    joins = write_m4a(tmp_path / "parts.m4a", lambda: (lambda a, b: x[a:b]), n, SR, segment_s=20, workers=2)
+    write_m4a(tmp_path / "one.m4a", lambda: (lambda a, b: x[a:b]), n, SR, workers=1)
+    parts, parts_n = _decode_m4a(tmp_path / "parts.m4a")
+    one, one_n = _decode_m4a(tmp_path / "one.m4a")
+    assert len(joins) == 3
+    assert parts_n == one_n == n  # the edit list gives the session's exact length
+    assert 0 <= len(parts) - n < AAC_FRAME
+
+    def error_db(decoded, span):
+        return 10 * np.log10(np.mean((decoded[span] - x[span]) ** 2))
+
+    elsewhere = np.median([error_db(one, slice(s, s + 8192)) for s in range(8192, n - 16384, 8192)])
+    for f in joins:
+        span = slice(f * SAMPLES_PER_FRAME - 4096, f * SAMPLES_PER_FRAME + 4096)
+        assert error_db(parts, span) <= max(error_db(one, span), elsewhere) + 1.0, f
+    # Over the whole session the two agree too.
+    assert error_db(parts, slice(0, n)) == pytest.approx(error_db(one, slice(0, n)), abs=1.0)
+
+
+@pytest.mark.slow
+def test_a_long_m4a_render_keeps_its_length_and_chapters(write_routine, fake_engine, tmp_path):
+    steps = "".join(f"      - say: Step {i} of the long part.\n        hold: 20s\n" for i in range(4))
+    routine = write_routine(
+        "title: Long\nmusic: none\nlead_in: 1s\nsections:\n  - title: One\n    steps:\n" + steps
+        + "  - title: Two\n    steps:\n" + steps
+    )
+    out = tmp_path / "long.m4a"
+    plan = render(routine, out, engine="fake").plan
+    audio, edited = _decode_m4a(out)
+    assert edited == round(plan.duration_s * SR) and plan.duration_s > 150
+    marks = MP4(str(out)).chapters
+    assert [c.title for c in marks] == ["One", "Two"]
+    assert marks[1].start == pytest.approx(next(c for c in chapters_for(plan, "sections") if c.title == "Two").start_s, abs=CHAPTER_TOLERANCE_S)

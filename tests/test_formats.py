@@ -15,7 +15,7 @@ from voiceguide.export.tags import write_mp3_tags, write_mp4_tags, write_vorbis_
 
 def test_each_format_names_its_writers():
     assert output_format("a.MP3").session_writer is write_mp3
-    assert [s for s, f in FORMATS.items() if f.session_writer] == [".mp3"]
+    assert [s for s, f in FORMATS.items() if f.session_writer] == [".mp3", ".m4a"]
     assert FORMATS[".mp3"].tag_writer is write_mp3_tags
     assert FORMATS[".m4a"].tag_writer is write_mp4_tags
     for suffix in (".ogg", ".opus", ".flac"):

@@ -13,7 +13,7 @@ from .tags import write_mp3_tags, write_mp4_tags, write_vorbis_tags
 
 # A tag writer: (path, plan, meta, chapters mode or None) -> None (export.tags).
 TagWriter = Callable[..., None]
-# A session writer renders and encodes the whole session itself (MP3: segments on every core, joined
+# A session writer renders and encodes the whole session itself (MP3 and AAC: segments on every core, joined
 # gaplessly): (path, make_renderer, total_frames, sample_rate, channels, bitrate_kbps, block_frames, on_block).
 SessionWriter = Callable[..., object]
 
@@ -23,6 +23,13 @@ def _m4a_encoder(*args, **kwargs) -> Encoder:
     from .m4a import M4aEncoder
 
     return M4aEncoder(*args, **kwargs)
+
+
+def _write_m4a(*args, **kwargs):
+    # AAC segments encoded by forked processes and joined (export.m4a_segments); PyAV is loaded on first use.
+    from .m4a_segments import write_m4a
+
+    return write_m4a(*args, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -50,7 +57,7 @@ FORMATS: dict[str, OutputFormat] = {
     f.suffix: f
     for f in (
         OutputFormat(".mp3", "MP3", Mp3Encoder, write_mp3_tags, write_mp3, chapters=True, bitrate="constant"),
-        OutputFormat(".m4a", "M4A", _m4a_encoder, write_mp4_tags, chapters=True, bitrate="constant"),
+        OutputFormat(".m4a", "M4A", _m4a_encoder, write_mp4_tags, _write_m4a, chapters=True, bitrate="constant"),
         # libsndfile's Vorbis writer crashes when handed a whole track at once; the mixer's blocks are small.
         OutputFormat(
             ".ogg", "Ogg",

@@ -18,6 +18,11 @@ from .encoders import DEFAULT_BITRATE_KBPS, Encoder
 MUXER = "ipod"
 # ffmpeg's native AAC-LC encoder, built into PyAV's wheels (libfdk_aac is not, for licence reasons).
 CODEC = "aac"
+# Its "fast" coder: 2.6x faster than the "twoloop" coder PyAV's build uses by default (60 s of a session: 4.5 s
+# vs 11.7 s on a loaded 2-core machine), which made an .m4a render 3.8x slower than the same .mp3. ffmpeg's AAC
+# maintainer made it the default in 2018 because twoloop "at higher bitrates sounds worse than the fast coder ...
+# and needs quite a lot more CPU" (ffmpeg commit fcb681ac); our bitrates are 96 to 320 kbit/s.
+CODER_OPTIONS = {"aac_coder": "fast"}
 
 
 def _movie_options(sample_rate: int) -> dict[str, str]:
@@ -44,6 +49,7 @@ class M4aEncoder(Encoder):
         try:
             self._stream = self._container.add_stream(CODEC, rate=sample_rate, layout=self._layout)
             self._stream.bit_rate = int(bitrate_kbps) * 1000
+            self._stream.codec_context.options = dict(CODER_OPTIONS)
         except BaseException:
             self._container.close()
             raise

@@ -1,0 +1,285 @@
+"""AAC on every core: the session is cut into segments that separate encoder processes mix and encode at
+once, and their AAC frames are joined so the file decodes like one encoder's.
+
+Why this works. An AAC-LC frame carries 1024 samples and holds no bits for other frames (no bit reservoir in
+the stream, no prediction across frames in LC): the decoder's only memory is the overlap of each frame's
+windowed inverse MDCT with the next one's. An encoder started at a frame boundary k*1024 works on the same
+frame grid as a whole-session encoder (its frame j is the session's frame k + j; both feed the same PCM), so
+after some warm-up its frames encode the same windows of the same signal, quantised by a rate control that
+has settled. A frame of one encoder followed by a frame of the other then overlap-adds like two frames of
+one encoder, as long as the window halves that overlap have the same shape: the join frame F is chosen
+where both encoders coded frame F - 1 and frame F with long windows of the same window shape, so time-domain
+aliasing cancels as usual.
+
+Every packet keeps the timestamp a whole-session encoder gives it (the encoder's 1024 samples of priming
+included), so the MP4 muxer writes the same edit list: the file is exactly the session's length.
+
+PyAV holds the GIL while it encodes, so threads would take turns: segments go to forked processes (each mixes
+its own share). Where fork is not available, or other threads run (fork would copy their locks), one
+encoder does the whole session.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+SAMPLES_PER_FRAME = 1024
+# Frames an encoder runs before its frames are used: its rate control and transient detection have settled
+# (0.74 s at 44.1 kHz).
+WARMUP_FRAMES = 32
+# Where to look for a frame where both encoders chose long windows (usually the first one).
+SEARCH_FRAMES = 64
+# The encoder's last frames depend on where its input ends (look-ahead, flush).
+TAIL_FRAMES = 8
+SEGMENT_S = 90.0
+MIN_SEGMENT_S = 20.0
+# AAC raw data block elements and window sequences (ISO/IEC 14496-3, 4.4.2).
+_SCE, _CPE = 0, 1
+ONLY_LONG = 0
+
+
+class JoinError(RuntimeError):
+    """No frame in the search window allows a clean join (the caller falls back to one encoder)."""
+
+
+@dataclass(frozen=True)
+class Segment:
+    first_frame: int  # the session frame of this encoder's first input sample
+    join_from: int  # the earliest frame at which this segment may take over from the previous one
+    input_start: int  # samples
+    input_stop: int
+
+
+def plan_segments(total_samples: int, sample_rate: int, segment_s: float = SEGMENT_S) -> list[Segment]:
+    total_frames = -(-total_samples // SAMPLES_PER_FRAME)
+    per_segment = max(int(segment_s * sample_rate), int(MIN_SEGMENT_S * sample_rate)) // SAMPLES_PER_FRAME
+    count = max(1, round(total_frames / per_segment))
+    if count == 1 or total_frames < 2 * (WARMUP_FRAMES + SEARCH_FRAMES + TAIL_FRAMES):
+        return [Segment(0, 0, 0, total_samples)]
+    bounds = [round(i * total_frames / count) for i in range(count + 1)]
+    segments = []
+    for i in range(count):
+        first = 0 if i == 0 else bounds[i] - WARMUP_FRAMES
+        stop = total_samples if i == count - 1 else min(total_samples, (bounds[i + 1] + SEARCH_FRAMES + TAIL_FRAMES) * SAMPLES_PER_FRAME)
+        segments.append(Segment(first, bounds[i], first * SAMPLES_PER_FRAME, stop))
+    return segments
+
+
+def window_of(frame: bytes) -> tuple[int, int] | None:
+    """(window_sequence, window_shape) of a raw AAC-LC frame whose channels share one window (a mono SCE, or a
+    stereo CPE with common_window); None when that cannot be read from its first bytes."""
+    if len(frame) < 3:
+        return None
+    bits = int.from_bytes(frame[:3], "big")  # 24 bits: enough for either layout
+
+    def take(at: int, width: int) -> int:
+        return (bits >> (24 - at - width)) & ((1 << width) - 1)
+
+    element = take(0, 3)
+    if element == _CPE:
+        if not take(7, 1):  # no common window: each channel has its own (only the first is this close)
+            return None
+        return take(9, 2), take(11, 1)  # after ics_reserved_bit
+    if element == _SCE:
+        return take(16, 2), take(18, 1)  # after global_gain (8 bits) and ics_reserved_bit
+    return None
+
+
+Packet = tuple[bytes, int, int]  # data, pts (samples, the priming frame at -1024), duration (samples)
+
+
+def joinable(frame: bytes) -> bool:
+    window = window_of(frame)
+    return window is not None and window[0] == ONLY_LONG
+
+
+def find_join(earlier: dict[int, Packet], later: dict[int, Packet], segment: Segment, search_frames: int = SEARCH_FRAMES) -> int:
+    """The session frame F (a packet timestamp / 1024, plus one for the priming) from which `later` is used:
+    both encoders coded frames F - 1 and F with long windows of the same shape."""
+    last = max(earlier) - TAIL_FRAMES
+    for f in range(segment.join_from, min(segment.join_from + search_frames, last)):
+        pair = [earlier.get(f - 1), later.get(f - 1), earlier.get(f), later.get(f)]
+        if any(p is None for p in pair):
+            continue
+        windows = [window_of(p[0]) for p in pair]
+        if all(w is not None and w[0] == ONLY_LONG for w in windows) and len({w[1] for w in windows}) == 1:
+            return f
+    raise JoinError(f"no clean join near AAC frame {segment.join_from}")
+
+
+def new_encoder(sample_rate: int, channels: int, bitrate_kbps: int):
+    import av
+
+    from .m4a import CODEC, CODER_OPTIONS
+
+    ctx = av.CodecContext.create(CODEC, "w")
+    ctx.sample_rate = sample_rate
+    ctx.layout = {1: "mono", 2: "stereo"}[channels]
+    ctx.format = "fltp"
+    ctx.bit_rate = int(bitrate_kbps) * 1000
+    ctx.options = dict(CODER_OPTIONS)
+    ctx.open()
+    return ctx
+
+
+def encode_segment(
+    render_block: Callable[[int, int], np.ndarray], segment: Segment, sample_rate: int, channels: int, bitrate_kbps: int,
+    block_frames: int, on_block: Callable[[int, int], None] | None = None,
+) -> dict[int, Packet]:
+    """Packets of one segment, keyed by session frame (pts // 1024 + 1: the priming packet is frame 0)."""
+    import av
+
+    ctx = new_encoder(sample_rate, channels, bitrate_kbps)
+    layout = ctx.layout.name
+    packets: dict[int, Packet] = {}
+
+    def keep(encoded) -> None:
+        for packet in encoded:
+            packets[packet.pts // SAMPLES_PER_FRAME + 1] = (bytes(packet), int(packet.pts), int(packet.duration))
+
+    for start in range(segment.input_start, segment.input_stop, block_frames):
+        stop = min(start + block_frames, segment.input_stop)
+        block = np.asarray(render_block(start, stop), dtype=np.float32)
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(block.T), format="fltp", layout=layout)
+        frame.sample_rate = sample_rate
+        frame.pts = start  # session time: packets come out on the whole-session encoder's timestamps
+        keep(ctx.encode(frame))
+        if on_block:
+            on_block(start, stop)
+    keep(ctx.encode(None))
+    return packets
+
+
+def join(segments: list[Segment], packets: list[dict[int, Packet]]) -> tuple[list[Packet], list[int]]:
+    """The session's packets, in order, and the frame of each join."""
+    out: list[Packet] = []
+    joins: list[int] = []
+    current = packets[0]
+    for segment, later in zip(segments[1:], packets[1:]):
+        f = find_join(current, later, segment)
+        joins.append(f)
+        out += [current[k] for k in sorted(current) if k < f]
+        current = {k: p for k, p in later.items() if k >= f}
+    out += [current[k] for k in sorted(current)]
+    return out, joins
+
+
+def mux(path: Path, packets: list[Packet], sample_rate: int, channels: int, bitrate_kbps: int) -> None:
+    """The packets in an .m4a, with the edit list a whole-session encoder's packets would get."""
+    import av
+
+    from .m4a import CODEC, CODER_OPTIONS, MUXER, _movie_options
+
+    with av.open(str(path), "w", format=MUXER, options=_movie_options(sample_rate)) as container:
+        stream = container.add_stream(CODEC, rate=sample_rate, layout={1: "mono", 2: "stereo"}[channels])
+        stream.bit_rate = int(bitrate_kbps) * 1000
+        stream.codec_context.options = dict(CODER_OPTIONS)
+        time_base = Fraction(1, sample_rate)
+        for data, pts, duration in packets:
+            packet = av.Packet(data)
+            packet.pts = packet.dts = pts
+            packet.duration = duration
+            packet.time_base = time_base
+            packet.stream = stream
+            container.mux(packet)
+
+
+# --- processes ------------------------------------------------------------------------------------------
+
+# Set in the parent just before the workers fork; the children inherit it (nothing is pickled but indexes).
+_JOB: dict = {}
+
+
+def _work(index: int) -> dict[int, Packet]:
+    job = _JOB
+    segment = job["segments"][index]
+    done, share = job["done"], job["shares"][index]
+
+    def counted(start: int, stop: int) -> None:
+        new = max(0, min(stop, share[1]) - max(start, share[0]))
+        if new:
+            with done.get_lock():
+                done.value += new
+
+    return encode_segment(job["make_renderer"](), segment, job["rate"], job["channels"], job["bitrate"], job["block"], counted)
+
+
+def can_fork() -> bool:
+    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+
+
+def write_m4a(
+    path: Path,
+    make_renderer: Callable[[], Callable[[int, int], np.ndarray]],
+    total_samples: int,
+    sample_rate: int,
+    channels: int = 2,
+    bitrate_kbps: int = 128,
+    block_frames: int = 4096,
+    on_block: Callable[[int], None] | None = None,
+    workers: int | None = None,
+    segment_s: float | None = None,
+) -> list[int]:
+    """Write an .m4a of samples [0, total_samples) that `make_renderer()` produces; return the join frames.
+    `on_block` is told how many new session samples were encoded (each once), and may raise to cancel."""
+    segments = plan_segments(total_samples, sample_rate, segment_s or SEGMENT_S)
+    workers = max(1, min(workers or os.cpu_count() or 1, len(segments)))
+    if workers == 1 or not can_fork():
+        segments = [Segment(0, 0, 0, total_samples)]
+
+    shares = [
+        (seg.join_from * SAMPLES_PER_FRAME, nxt.join_from * SAMPLES_PER_FRAME if nxt else total_samples)
+        for seg, nxt in zip(segments, [*segments[1:], None])
+    ]
+    if len(segments) == 1:
+        def counted(start: int, stop: int) -> None:
+            if on_block:
+                on_block(stop - start)
+
+        packets = [encode_segment(make_renderer(), segments[0], sample_rate, channels, bitrate_kbps, block_frames, counted)]
+        mux(path, join(segments, packets)[0], sample_rate, channels, bitrate_kbps)
+        return []
+
+    context = multiprocessing.get_context("fork")
+    done = context.Value("q", 0)
+    _JOB.update(segments=segments, shares=shares, done=done, make_renderer=make_renderer, rate=sample_rate,
+                channels=channels, bitrate=bitrate_kbps, block=block_frames)
+    pool = context.Pool(workers)
+    try:
+        pending = [pool.apply_async(_work, (i,)) for i in range(len(segments))]
+        reported = 0
+        while not all(p.ready() for p in pending):
+            time.sleep(0.1)
+            reported = _report(done, reported, on_block)
+        packets = [p.get() for p in pending]
+        _report(done, reported, on_block)
+        pool.close()
+    except BaseException:
+        pool.terminate()  # cancelled (or failed): the workers stop now, not at the end of their segments
+        raise
+    finally:
+        pool.join()
+        _JOB.clear()
+    try:
+        ordered, joins = join(segments, packets)
+    except JoinError:
+        return write_m4a(path, make_renderer, total_samples, sample_rate, channels, bitrate_kbps, block_frames, None, workers=1)
+    mux(path, ordered, sample_rate, channels, bitrate_kbps)
+    return joins
+
+
+def _report(done, reported: int, on_block: Callable[[int], None] | None) -> int:
+    now = done.value
+    if on_block and now > reported:
+        on_block(now - reported)
+    return now
