@@ -327,29 +327,45 @@ def builtin_routines() -> list[str]:
     return [line.split()[0] for line in done.stdout.splitlines() if line and not line[0].isspace()]
 
 
+def own_chime_set(routine: str) -> str | None:
+    """The chime set the routine itself asks for (None if this voiceguide cannot say): its render serves (d)."""
+    code = "import sys; from voiceguide.routine import load_routine; print(load_routine(sys.argv[1]).chimes)"
+    done = subprocess.run([sys.executable, "-c", code, routine], capture_output=True, text=True)
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
 def audit(routine: str, engine: str | None, chime_sets: tuple[str, ...], work: Path) -> dict:
-    """Render `routine` (its own chimes, then each chime set) and measure; the renders are deleted after."""
+    """Render `routine` (its own chimes, then each other chime set) and measure; the renders are deleted after."""
     import shutil
 
+    def step_chimes(folder: Path) -> dict:
+        events = json.loads((folder / "cues.json").read_text(encoding="utf-8"))["events"]
+        voice, _, tf = stem_ticks(folder / "stems" / "voice.wav")
+        chimes, _, _ = stem_ticks(folder / "stems" / "chimes.wav")
+        speech = gated_loudness(block_energies(voice, MOMENTARY_TICKS, tf))
+        step = chime_loudness(chimes, tf, events)
+        return {"step_lufs": step, "vs_speech_lu": step - speech}
+
+    own = own_chime_set(routine)
     main = work / "main"
-    render(routine, main, engine, None)
+    render(routine, main, engine, own)  # named, so a config's chimes cannot make it another set
+    figures: dict = {"chimes": {}}
     try:
-        figures = measure_session(main)
+        figures.update(measure_session(main))
+        if own in chime_sets:
+            figures["chimes"][own] = {"step_lufs": figures["step_chime_lufs"], "vs_speech_lu": figures["step_chime_lufs"] - figures["speech_lufs"]}
     finally:
         shutil.rmtree(main, ignore_errors=True)
-    figures["chimes"] = {}
     for name in chime_sets:
+        if name == own:
+            continue
         folder = work / name
         render(routine, folder, engine, name)
         try:
-            events = json.loads((folder / "cues.json").read_text(encoding="utf-8"))["events"]
-            voice, _, tf = stem_ticks(folder / "stems" / "voice.wav")
-            chimes, _, _ = stem_ticks(folder / "stems" / "chimes.wav")
-            speech = gated_loudness(block_energies(voice, MOMENTARY_TICKS, tf))
-            step = chime_loudness(chimes, tf, events)
-            figures["chimes"][name] = {"step_lufs": step, "vs_speech_lu": step - speech}
+            figures["chimes"][name] = step_chimes(folder)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+    figures["chimes"] = {name: figures["chimes"][name] for name in chime_sets if name in figures["chimes"]}
     levels = [c["vs_speech_lu"] for c in figures["chimes"].values() if math.isfinite(c["vs_speech_lu"])]
     figures["chime_spread_lu"] = max(levels) - min(levels) if len(levels) > 1 else math.nan
     return figures
