@@ -51,6 +51,8 @@ def test_score_words_and_compounds():
     clean = score("Glide under the cheek bone.", "glide under the cheekbone")
     assert clean.errors == 0 and clean.units == 4
     assert score("Glide under the cheekbone.", "Glide under the cheek bone.").errors == 0
+    # Also when one half is a word of the line elsewhere ("hair").
+    assert score("Comb through your hair, from the hairline.", "comb through your hair from the hair line").errors == 0
     wrong = score("Now the other side, right.", "Out and on the side, right.")
     assert wrong.errors == 4 and wrong.units == 5
     assert "now" in wrong.missed and "other" in wrong.missed

@@ -255,7 +255,7 @@ def _join_compounds(words: list[str], other: set[str]) -> list[str]:
     out: list[str] = []
     i = 0
     while i < len(words):
-        if i + 1 < len(words) and words[i] + words[i + 1] in other and words[i] not in other:
+        if i + 1 < len(words) and words[i] + words[i + 1] in other:
             out.append(words[i] + words[i + 1])
             i += 2
         else:
