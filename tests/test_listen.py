@@ -177,6 +177,8 @@ def test_json_report(write_routine, stand_in):
     assert report["understood"] == report["lines"] - 1
     assert 0 < report["word_error_rate"] <= 1 / 6  # one word wrong among the lines of five words or more
     assert report["misheard"][0]["missed"] == ["warm"]
+    assert len(report["every_line"]) == report["lines"]
+    assert report["every_line"][0]["heard"] == "Sit comfortably and swarm the oil."
 
 
 def test_without_the_extra_says_what_to_install(write_routine, monkeypatch, fake_engine):

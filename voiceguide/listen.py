@@ -588,6 +588,8 @@ class ListenReport:
             "character_error_rate": _rounded(self.character_error_rate),
             "recogniser_real_time_factor": _rounded(self.real_time_factor),
             "misheard": [line.to_json() for line in self.misheard],
+            # Every line, understood or not: to compare voices or settings line by line.
+            "every_line": [line.to_json() for line in self.lines],
         }
 
     def summary(self) -> str:
