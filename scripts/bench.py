@@ -1,4 +1,4 @@
-"""Benchmark: voiceguide against the MP3 encoder alone (the floor) and the hand-written pydub baseline.
+"""Benchmark: every figure of issue 18's table in one run, against the MP3 encoder alone (the floor).
 
 Every run happens in this one command on this machine, each in a fresh process so its peak memory (max
 RSS) is its own:
@@ -7,9 +7,15 @@ RSS) is its own:
   cold    a render with an empty clip cache
   warm    the same render with the cache full
   edit    a render after one step's text changed (must synthesise exactly one clip)
+  m4a     the warm render to .m4a (AAC), compared with the warm .mp3
+  neural  a built-in routine with a neural engine (Piper): `plan` on an empty cache (synthesis alone), then
+          a cold render on another empty cache, compared (skipped without the engine)
   naive   ../shared/bench/naive_pydub.py (pyttsx3 + pydub overlays; needs ffmpeg, skipped without it)
 
-usage: python scripts/bench.py [--minutes 20] [--cues 120] [--out DIR] [--skip-naive]
+and the clip cache's size per second of speech after the cold render.
+
+usage: python scripts/bench.py [--minutes 20] [--cues 120] [--out DIR] [--skip-naive] [--neural-engine piper]
+       [--neural-routine sculpt] [--skip-neural]
 (the naive baseline needs ffmpeg for pydub's MP3 export: `pip install -e ".[bench]"` brings one)
 """
 
@@ -104,10 +110,27 @@ def run_measured(code: str, env: dict) -> dict:
 
 RENDER = """
 from voiceguide import render
-r = render({routine!r}, {output!r}, force=True, bitrate_kbps=128)
+r = render({routine!r}, {output!r}, force=True, bitrate_kbps=128{engine})
+speech = {{e.text: e.end_s - e.start_s for e in r.plan.events if e.type == "speech"}}
 result.update(synthesized=r.clips_synthesized, cached=r.clips_cached, duration_s=r.plan.duration_s,
-              cues=sum(1 for e in r.plan.events if e.type == "speech"))
+              cues=sum(1 for e in r.plan.events if e.type == "speech"), speech_s=sum(speech.values()))
 """
+
+SYNTHESIS = """
+from voiceguide import synthesize_plan
+plan, _, stats = synthesize_plan({routine!r}, engine={engine!r})
+result.update(synthesized=stats.synthesized, cached=stats.cached, duration_s=plan.duration_s)
+"""
+
+
+def clip_bytes(cache: Path) -> int:
+    """What the clip cache holds for clips (the two-letter folders; not music loops, not models)."""
+    return sum(p.stat().st_size for p in cache.glob("??/*") if p.is_file())
+
+
+def render_code(routine: Path | str, output: Path, engine: str | None = None) -> str:
+    return RENDER.format(routine=str(routine), output=str(output), engine=f", engine={engine!r}" if engine else "")
+
 
 FLOOR = """
 import soundfile
@@ -128,6 +151,9 @@ def main() -> None:
     parser.add_argument("--cues", type=int, default=120)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument("--neural-engine", default="piper")
+    parser.add_argument("--neural-routine", default="sculpt", help="a built-in routine or a routine file")
+    parser.add_argument("--skip-neural", action="store_true")
     args = parser.parse_args()
 
     work = args.out or Path(tempfile.mkdtemp(prefix="voiceguide-bench-"))
@@ -139,14 +165,32 @@ def main() -> None:
     hold_s = calibrate_hold(routine, args.minutes, args.cues, work / "calibration-cache")
 
     rows = {}
-    rows["cold"] = run_measured(RENDER.format(routine=str(routine), output=str(work / "cold.mp3")), env)
-    rows["warm"] = run_measured(RENDER.format(routine=str(routine), output=str(work / "warm.mp3")), env)
+    rows["cold"] = run_measured(render_code(routine, work / "cold.mp3"), env)
+    cache_bytes = clip_bytes(cache)
+    rows["warm"] = run_measured(render_code(routine, work / "warm.mp3"), env)
+    rows["m4a"] = run_measured(render_code(routine, work / "warm.m4a"), env)
     edited = work / "bench-edited.yaml"
     make_routine(edited, hold_s, args.cues, text_tag=" again")
-    rows["edit"] = run_measured(RENDER.format(routine=str(edited), output=str(work / "edit.mp3")), env)
-    run_measured(RENDER.format(routine=str(routine), output=str(work / "session.wav")), env)
+    rows["edit"] = run_measured(render_code(edited, work / "edit.mp3"), env)
+    run_measured(render_code(routine, work / "session.wav"), env)
     rows["floor"] = run_measured(FLOOR.format(wav=str(work / "session.wav"), mp3=str(work / "floor.mp3")), env)
     rows["floor"]["wall_s"] = rows["floor"]["encode_s"]
+
+    rows["synthesis"] = rows["neural"] = None
+    if not args.skip_neural:
+        # Each on its own empty cache: `plan` is synthesis alone, the render is synthesis + mix + encode.
+        try:
+            rows["synthesis"] = run_measured(
+                SYNTHESIS.format(routine=args.neural_routine, engine=args.neural_engine),
+                {**env, "VOICEGUIDE_CACHE_DIR": str(work / "neural-plan-cache")},
+            )
+            rows["neural"] = run_measured(
+                render_code(args.neural_routine, work / "neural.mp3", args.neural_engine),
+                {**env, "VOICEGUIDE_CACHE_DIR": str(work / "neural-render-cache")},
+            )
+        except subprocess.CalledProcessError as exc:
+            print(f"neural runs skipped: {(exc.stderr or '').strip().splitlines()[-1:]}", file=sys.stderr)
+            rows["synthesis"] = rows["neural"] = None
 
     ffmpeg = shutil.which("ffmpeg") or _bundled_ffmpeg()
     if not args.skip_naive and NAIVE.is_file() and ffmpeg:
@@ -168,18 +212,36 @@ def main() -> None:
         rows["naive"] = None
 
     floor = rows["floor"]["wall_s"]
-    print(f"\nsession {rows['cold']['duration_s'] / 60:.1f} min, {rows['cold']['cues']} spoken cues, 128 kbit/s stereo MP3; "
+    print(f"\nsession {rows['cold']['duration_s'] / 60:.1f} min, {rows['cold']['cues']} spoken cues, 128 kbit/s stereo; "
           f"{os.cpu_count()} cores\n")
-    print(f"{'run':<8}{'wall s':>9}{'x floor':>9}{'peak RSS MB':>13}{'workers MB':>12}  notes")
-    for name in ("floor", "cold", "warm", "edit", "naive"):
+    print(f"{'run':<10}{'wall s':>9}{'x floor':>9}{'peak RSS MB':>13}{'workers MB':>12}  notes")
+    for name in ("floor", "cold", "warm", "m4a", "edit", "synthesis", "neural", "naive"):
         row = rows[name]
         if row is None:
-            print(f"{name:<8}{'-':>9}{'-':>9}{'-':>13}{'-':>12}  skipped (needs ffmpeg: PATH or pip install -e '.[bench]'; and ../shared/bench)")
+            why = "needs ffmpeg: PATH or pip install -e '.[bench]'; and ../shared/bench" if name == "naive" else f"needs the {args.neural_engine} engine"
+            print(f"{name:<10}{'-':>9}{'-':>9}{'-':>13}{'-':>12}  skipped ({why})")
             continue
         notes = ""
         if "synthesized" in row:
             notes = f"{row['synthesized']} clips synthesised, {row['cached']} cached"
-        print(f"{name:<8}{row['wall_s']:>9.2f}{row['wall_s'] / floor:>9.2f}{row['rss_mb']:>13.0f}{row['children_rss_mb']:>12.0f}  {notes}")
+        if name in ("synthesis", "neural"):
+            notes += f"; {args.neural_routine}, {args.neural_engine}, {row['duration_s'] / 60:.1f} min"
+        print(f"{name:<10}{row['wall_s']:>9.2f}{row['wall_s'] / floor:>9.2f}{row['rss_mb']:>13.0f}{row['children_rss_mb']:>12.0f}  {notes}")
+
+    per_s = cache_bytes / rows["cold"]["speech_s"]
+    figures = [
+        ("warm .m4a vs the same .mp3", f"{rows['m4a']['wall_s'] / rows['warm']['wall_s']:.2f}x", "<= 1.3x"),
+        ("cold neural render vs synthesis alone",
+         f"{rows['neural']['wall_s'] / rows['synthesis']['wall_s']:.2f}x" if rows["neural"] else "-", "<= 1.15x"),
+        ("clip cache per second of speech", f"{per_s / 1000:.0f} kB/s ({cache_bytes / 1e6:.1f} MB for {rows['cold']['speech_s']:.0f} s)", "<= 66 kB/s"),
+        ("cold / warm MP3 vs the encoder floor, peak memory",
+         f"{rows['cold']['wall_s'] / floor:.2f}x / {rows['warm']['wall_s'] / floor:.2f}x / "
+         f"{max(rows['cold']['rss_mb'], rows['warm']['rss_mb']):.0f} MB", "<= 0.8x / <= 0.6x / <= 150 MB"),
+    ]
+    print("\n| figure | measured | target |\n|---|---|---|")
+    for figure, measured, target in figures:
+        print(f"| {figure} | {measured} | {target} |")
+    rows["cache_bytes"] = cache_bytes
     (work / "bench.json").write_text(json.dumps(rows, indent=2))
     print(f"\nfiles and bench.json in {work}")
 
