@@ -338,3 +338,19 @@ def test_ctrl_c_during_a_render_stops_cleanly_and_leaves_no_file(tmp_path):
         err = stop_studio(proc)
     assert proc.returncode == 0 and "Traceback" not in err and "Studio stopped." in err, err
     assert not (tmp_path / "sessions").exists() or list((tmp_path / "sessions").iterdir()) == []
+
+
+def test_a_port_in_use_is_a_clear_refusal(tmp_path):
+    import os
+    import socket
+    import subprocess
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        env = {**os.environ, "VOICEGUIDE_CONFIG": str(tmp_path / "none.yaml")}
+        result = subprocess.run([sys.executable, "-m", "voiceguide", "studio", "--port", str(port), "--no-browser"],
+                                capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 2 and result.stdout == ""
+    assert f"port {port} is in use" in result.stderr and "--port" in result.stderr and "Traceback" not in result.stderr
