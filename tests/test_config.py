@@ -133,7 +133,7 @@ def test_config_show_prints_the_values_in_effect(run, config):
     assert "(default)" not in shown.output
     lines = {line.split(":")[0]: line for line in shown.output.splitlines() if not line.startswith("#")}
     assert lines["rate_wpm"].startswith("rate_wpm: 150 ") and "built-in default" in lines["rate_wpm"]
-    assert lines["engine"].startswith("engine: pyttsx3 ")
+    assert lines["engine"].startswith("engine: auto ")
     assert lines["chimes"].startswith("chimes: bowl ")
     assert lines["bitrate_kbps"].startswith("bitrate_kbps: 128 ")
     assert lines["loudness_lufs"].startswith("loudness_lufs: -16 ")

@@ -183,7 +183,7 @@ def test_routine_engine_typo_points_at_the_line(write_routine):
     routine = write_routine("title: T\nvoice:\n  engine: pipr\nsections:\n  - title: A\n    steps:\n      - say: Hi.\n")
     result = invoke("check", routine)
     assert_clean_failure(result, 2)
-    assert f"{routine}:3:11: voice engine 'pipr' is not one of: pyttsx3, piper" in result.output
+    assert f"{routine}:3:11: voice engine 'pipr' is not one of: auto, pyttsx3, piper" in result.output
     assert "(did you mean 'piper'?)" in result.output
 
 

@@ -42,7 +42,7 @@ def test_a_registered_engine_is_accepted_everywhere_a_name_is(fake_engine, write
 
 def test_an_unregistered_engine_is_still_refused(write_routine):
     result = invoke("check", write_routine(ROUTINE % "fake"))
-    assert result.exit_code == 2 and "voice engine 'fake' is not one of: pyttsx3, piper" in result.output
+    assert result.exit_code == 2 and "voice engine 'fake' is not one of: auto, pyttsx3, piper" in result.output
 
 
 def _entry_points(monkeypatch, *points: EntryPoint) -> None:

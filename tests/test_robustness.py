@@ -316,7 +316,8 @@ _SPAWNED: list[subprocess.Popen] = []
 
 def _start_render(work: Path, env: dict, output: str = "out.mp3", *extra: str) -> subprocess.Popen:
     process = subprocess.Popen(
-        [sys.executable, "-m", "voiceguide", "render", "routine.yaml", "-o", output, "--force", *extra],
+        # pyttsx3: these tests are about signals and workers, and its clips are shared through shared_real_cache.
+        [sys.executable, "-m", "voiceguide", "render", "routine.yaml", "-o", output, "--force", "--engine", "pyttsx3", *extra],
         cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True,  # its own process group, so the signal reaches workers too, as Ctrl-C in a terminal does
     )
@@ -382,7 +383,8 @@ def test_sigint_while_mixing_keeps_the_previous_file_and_leaves_nothing_behind(t
     assert sorted(p.name for p in work.iterdir()) == ["out.mp3", "routine.yaml"]
 
     # A later run is unaffected, and creates nothing but its output (and cache entries).
-    done = subprocess.run([sys.executable, "-m", "voiceguide", "render", "routine.yaml", "-o", "out.mp3", "--force", "-q"],
+    done = subprocess.run([sys.executable, "-m", "voiceguide", "render", "routine.yaml", "-o", "out.mp3", "--force", "-q",
+                           "--engine", "pyttsx3"],
                           cwd=work, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in work.iterdir()) == ["out.mp3", "routine.yaml"]
@@ -515,7 +517,7 @@ def fake_worker(tmp_path, monkeypatch):
 
 def _render_real_engine(routine: Path, out: Path):
     started = time.monotonic()
-    result = invoke("render", routine, "-o", out, "-q")
+    result = invoke("render", routine, "-o", out, "-q", "--engine", "pyttsx3")  # the engine fake_worker stands in for
     return result, time.monotonic() - started
 
 
@@ -637,7 +639,7 @@ def test_unwritable_cache_warns_and_renders_without_it(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     env = _env(tmp_path, blocker / "cache")  # mkdir fails under a regular file, even for root
-    done = subprocess.run([sys.executable, "-m", "voiceguide", "render", "routine.yaml", "-o", "out.mp3"],
+    done = subprocess.run([sys.executable, "-m", "voiceguide", "render", "routine.yaml", "-o", "out.mp3", "--engine", "pyttsx3"],
                           cwd=work, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert f"warning: clip cache {blocker / 'cache'} is not writable" in done.stderr

@@ -9,6 +9,7 @@ import os
 import sys
 import time
 import traceback
+from contextlib import ExitStack
 import warnings
 from functools import wraps
 from pathlib import Path
@@ -18,6 +19,7 @@ import click
 from . import __version__, cache_cli
 from ._entry import INTERRUPTED, drop_unwritable, install_signal_handlers
 from .errors import UsageError, VoiceguideError
+from .eta import Eta, timing_text
 from .chimes import SETS
 from .library import builtin_routines, builtin_tracks, routine_format_text
 from .plan import build_plan, check_session_length, estimated_speech
@@ -27,13 +29,14 @@ from .export.files import file_in_the_way, same_file_key
 from .pipeline import render_batch, render_request, say, synthesize_session, write_json
 from .requests import Session, output_of, resolve_session, session_of
 from .starter import starter_routine
-from .routine import MAX_SESSION_S, VOICE_ENGINES, format_duration, load_routine, parse_duration
+from .routine import MAX_SESSION_S, format_duration, load_routine, parse_duration
 from .settings import SETTINGS, given, resolve
 from .voice import engine_session
-
-
-# What 'voices' lists when no --engine is given.
-DEFAULT_ENGINES = VOICE_ENGINES
+from .voice.auto import (
+    AUTO, NATURAL_INSTALL_HINT, SYSTEM_ENGINE, NaturalVoiceHint, engine_installed, auto_picks, hint_shown, natural_engines,
+    natural_languages, remember_hint_shown,
+)
+from .voice.registry import engine_names
 
 
 # Characters a terminal acts on instead of showing: C0 controls (but newline and tab), DEL, C1 controls (CSI
@@ -83,7 +86,7 @@ def _friendly(func):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("always")
-                warnings.showwarning = lambda message, *a, **k: note(f"warning: {message}")
+                warnings.showwarning = _warning_shower(bool(kwargs.get("quiet")))
                 return func(*args, **kwargs)
         except VoiceguideError as exc:
             prefix = "" if str(exc).startswith(tuple(_source_prefixes(exc))) else "error: "
@@ -113,6 +116,20 @@ def _friendly(func):
     return wrapper
 
 
+def _warning_shower(quiet: bool):
+    """Warnings as "warning:" lines; the natural-voice hint as a note, once ever (kept in the cache folder)."""
+
+    def show_warning(message, category, *args, **kwargs) -> None:
+        if issubclass(category, NaturalVoiceHint):
+            if not quiet and not hint_shown():
+                note(f"note: {message}")
+                remember_hint_shown()
+            return
+        note(f"warning: {message}")
+
+    return show_warning
+
+
 def plural(count: int, word: str, plural_word: str | None = None, none: str | None = None) -> str:
     """'1 section', '3 sections' (and `none`, e.g. 'no chapters', for zero when given)."""
     if count == 0 and none is not None:
@@ -126,28 +143,40 @@ def _source_prefixes(exc: VoiceguideError) -> list[str]:
 
 
 class _Progress:
-    """One line on stderr, redrawn at most ten times a second."""
+    """One line on stderr, redrawn at most ten times a second: the stage, a bar, time elapsed and about how long is
+    left (voiceguide.eta: from the rate so far, so a cold neural render says early that it takes minutes)."""
 
-    def __init__(self, enabled: bool):
+    def __init__(self, enabled: bool, clock=time.monotonic):
         # A redrawn bar only makes sense on a terminal; logs and pipes get the summary line alone.
         try:
             self.enabled = enabled and sys.stderr is not None and sys.stderr.isatty()
         except (OSError, ValueError):  # a closed stream
             self.enabled = False
+        self.clock = clock
+        self.eta = Eta(clock)
         self.last = 0.0
         self.shown = False
+        self.width = 0
         # Renders that finish within a moment need no bar.
-        self.quiet_until = time.monotonic() + 0.5
+        self.quiet_until = clock() + 0.5
 
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        now = time.monotonic()
-        if not self.enabled or now < self.quiet_until or (now - self.last < 0.1 and done < total):
-            return
-        self.last = now
+    def line(self, stage: str, done: int, total: int) -> str:
+        left_s = self.eta.update(stage, done, total)
         width = 30
         filled = int(width * done / total) if total else width
         label = {"voice": "voice", "mix": "mixing"}.get(stage, stage)
-        self._draw(f"\r{label:<7}[{'#' * filled}{'.' * (width - filled)}] {100 * done // max(total, 1):3d}%")
+        return f"{label:<7}[{'#' * filled}{'.' * (width - filled)}] {100 * done // max(total, 1):3d}%  {timing_text(self.eta, left_s)}"
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        now = self.clock()
+        if not self.enabled:
+            return
+        text = self.line(stage, done, total)  # every report counts towards the rate, drawn or not
+        if now < self.quiet_until or (now - self.last < 0.1 and done < total):
+            return
+        self.last = now
+        self._draw("\r" + text.ljust(self.width))
+        self.width = max(self.width, len(text))
         self.shown = True
 
     def _draw(self, text: str) -> None:
@@ -159,7 +188,7 @@ class _Progress:
 
     def finish(self) -> None:
         if self.shown:
-            self._draw("\r" + " " * 50 + "\r")
+            self._draw("\r" + " " * self.width + "\r")
 
 
 def _length(ctx, param, value):
@@ -598,27 +627,46 @@ def chimes_cmd():
 
 @cli.command("voices")
 @click.option("--language", help="Only voices for this language (e.g. en, ko).")
-@click.option("--engine", help="Only this engine's voices (default: every engine that is installed).")
+@click.option("--engine", help="Only this engine's voices (default: every engine that is installed); auto: only auto's picks.")
 @_friendly
 def voices_cmd(language, engine):
-    """List the installed voices of every engine (pyttsx3, and piper when the neural extra is installed)."""
-    voices = []
-    for name in [engine] if engine else DEFAULT_ENGINES:
-        try:
-            with engine_session(name) as eng:
+    """List the installed voices of every engine, after what the default engine, auto, picks for each language."""
+    voices, opened = [], {}
+    with ExitStack() as stack:
+        for name in [engine] if engine and engine != AUTO else engine_names():
+            try:
+                eng = stack.enter_context(engine_session(name))
                 voices += eng.voices()
-        except UsageError as exc:
-            if engine:
-                raise
-            note(f"note: no {name} voices: {exc}")  # e.g. the optional piper engine is not installed
+                opened[name] = eng
+            except UsageError as exc:
+                if engine:
+                    raise
+                if engine_installed(name):
+                    note(f"note: no {name} voices: {exc}")
+        if not engine or engine == AUTO:
+            _show_auto_picks([language] if language else natural_languages(), opened, others=not language)
+    if engine == AUTO:
+        return
     if language:
         lang = language.lower().replace("_", "-")
         voices = [v for v in voices if any(tag.lower() == lang or tag.lower().startswith(lang + "-") for tag in v.languages)]
         if not voices:
             raise UsageError(f"no installed voice for language '{language}'")
+    show("")
     for v in sorted(voices, key=lambda v: (v.engine, v.id)):
         # Languages last: espeak lists several for one voice (en-gb-x-rp, en-gb, en), which no column fits.
         show(f"{v.engine:<8} {v.id:<28} {v.name:<34} {', '.join(v.languages)}")
+
+
+def _show_auto_picks(languages: list[str], engines: dict, others: bool) -> None:
+    """The engine and voice `auto` (the default) speaks each language with, natural or the system's."""
+    show("auto (the default engine) speaks:")
+    for pick in auto_picks(languages, engines):
+        missing = natural_engines(pick.language, installed_only=False)
+        kind = "natural" if pick.natural else "system voice" + (f"; natural: {NATURAL_INSTALL_HINT}" if missing else "")
+        show(f"  {pick.language:<6} {pick.engine:<8} {pick.voice or '(system default)':<28} {kind}")
+    if others:
+        show(f"  {'other':<6} {SYSTEM_ENGINE:<8} {'(by language)':<28} system voice")
 
 
 @cli.command("studio")

