@@ -153,6 +153,13 @@ def _open(name: str, stack: ExitStack) -> _Tried:
         return _Tried(name, problem=exc)
 
 
+def _default_identity(engine: Engine, language: str) -> str | None:
+    try:
+        return engine.voice_identity(VoiceOptions(language=language))
+    except VoiceguideError:
+        return None
+
+
 def engine_with_voice(voice: str, language: str) -> str:
     """The engine that has `voice` (see the module's notes); an UnknownVoiceError when none has it.
 
@@ -171,7 +178,11 @@ def engine_with_voice(voice: str, language: str) -> str:
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # a second engine's doubts about the language are not news
-                    entry.engine.voice_identity(options)
+                    identity = entry.engine.voice_identity(options)
+                    # An engine that takes any tag of a language it speaks (en-uss) and gives its usual voice has
+                    # not got the voice asked for: a typo must stay an error, espeak's en-us+f3 stay espeak's.
+                    if not voice.endswith(".onnx") and identity == _default_identity(entry.engine, language):
+                        continue
                 return entry.name
             except VoiceguideError as exc:
                 entry.problem = exc

@@ -121,7 +121,8 @@ def resolve_exact(wanted: str, voices: Sequence[VoiceInfo]) -> VoiceInfo | None:
     if not key:
         return None
     for voice in voices:
-        if key in (normal(voice.id), normal(voice.name)):
+        # A name's first part too: Piper's voice "joe (medium, bundled)" is joe.
+        if key in (normal(voice.id), normal(voice.name), normal(voice.name.split(" (")[0])):
             return voice
     if _BARE_LANGUAGE.fullmatch(key):
         return resolve_language(key, voices)
