@@ -140,6 +140,13 @@ def _band(f: np.ndarray, lo: float | None, hi: float | None, order: float = 2.0)
     return g
 
 
+def _high_shelf(f: np.ndarray, corner_hz: float, gain_db: float, octaves: float = 1.0) -> np.ndarray:
+    """A soft high shelf (zero phase): unity well below ``corner_hz``, ``gain_db`` well above it, a smooth
+    logistic step in log-frequency about ``octaves`` wide in between."""
+    step = 1.0 / (1.0 + np.exp(-np.log2(np.maximum(f, 1e-9) / corner_hz) * 4.0 / octaves))
+    return 10.0 ** (gain_db * step / 20.0)
+
+
 def _tilt(f: np.ndarray, exponent: float, ref: float = 1000.0, floor: float = 20.0) -> np.ndarray:
     """Spectral tilt (f/ref)^exponent, clamped below ``floor`` Hz."""
     return (np.maximum(f, floor) / ref) ** exponent
@@ -514,7 +521,8 @@ def _ocean_wash(dur: int, sr: int, seed: int) -> np.ndarray:
     x += drone
 
     X = np.fft.rfft(x, axis=0)
-    X *= _band(f, 30.0, 7000.0, 2.0)[:, None]
+    # A gentle second-order high-pass at 45 Hz: the waves' and the drone's sub-bass rumbles on headphones.
+    X *= _band(f, 45.0, 7000.0, 2.0)[:, None]
     x = np.fft.irfft(X, n=n, axis=0)
     return _level(x, dur, strength=0.5, sigma_s=8.0)
 
@@ -705,7 +713,8 @@ def _rain_leaves(dur: int, sr: int, seed: int) -> np.ndarray:
     x += drops * (0.3 * bed_rms / _rms(drops))
 
     X = np.fft.rfft(x, axis=0)
-    X *= _band(f, 30.0, 9000.0, 1.5)[:, None]
+    # A soft shelf 4 dB down above about 4 kHz: the brightest bed, and hiss is what tires the ear.
+    X *= (_band(f, 30.0, 9000.0, 1.5) * _high_shelf(f, 4000.0, -4.0))[:, None]
     x = np.fft.irfft(X, n=n, axis=0)
     return _level(x, dur, strength=0.5, sigma_s=5.0)
 
@@ -828,7 +837,8 @@ def decode_ogg(source) -> tuple[np.ndarray, int]:
 
 
 def tracks_manifest() -> list[dict]:
-    return [{"name": t.name, "file": t.file, "mood": t.mood, "duration_s": t.duration_s}
+    # Every track is circular by construction, so voiceguide loops it without a crossfade fold.
+    return [{"name": t.name, "file": t.file, "mood": t.mood, "duration_s": t.duration_s, "circular": True}
             for t in TRACKS.values()]
 
 

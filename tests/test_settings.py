@@ -43,7 +43,7 @@ def test_music_volume_db_zero_without_a_track_stays_zero():
     routine = parse_routine("title: T\nmusic: {volume_db: 0}\nsections:\n  - title: A\n    steps:\n      - pause: 2s\n")
     assert routine.music is not None and routine.music.volume_db == 0.0
     routine = parse_routine("title: T\nmusic: {duck_db: 0}\nsections:\n  - title: A\n    steps:\n      - pause: 2s\n")
-    assert routine.music.volume_db == -20.0 and routine.music.duck_db == 0.0
+    assert routine.music.volume_db == SETTINGS["music_volume_db"].default and routine.music.duck_db == 0.0
 
 
 def test_render_applies_the_configs_loudness_bitrate_and_output_folder(write_routine, fake_engine, tmp_path):

@@ -58,7 +58,7 @@ def test_loudness_option(write_routine, fake_engine, tmp_path):
     assert lufs == pytest.approx(-19.0, abs=1.0) and peak_dbtp <= -1.0
 
 
-def test_music_dips_at_least_10_db_under_speech(write_routine, fake_engine, tmp_path):
+def test_music_dips_under_speech_and_sits_10_to_15_lu_under_it_between_phrases(write_routine, fake_engine, tmp_path):
     routine = routine_with_music(write_routine, "warm-pad")
     plan = render(routine, tmp_path / "s.mp3", engine="fake", stems=tmp_path / "stems").plan
     music, _ = soundfile.read(str(tmp_path / "stems" / "music.wav"), dtype="float64", always_2d=True)
@@ -79,15 +79,57 @@ def test_music_dips_at_least_10_db_under_speech(write_routine, fake_engine, tmp_
         return level_db(flat, a_s, b_s) - level_db(music, a_s, b_s)
 
     speech = [e for e in plan.speech() if e.duration_s > 1.0]
-    open_spans = [e for e in plan.events if e.type in ("action", "pause") and e.duration_s > 2.0
-                  and not any(s.start_s < e.end_s and s.end_s > e.start_s for s in plan.speech())]
     during = np.median([dip_db(e.start_s + 0.3, e.end_s) for e in speech])
-    between = np.median([dip_db(e.start_s + 0.8, e.end_s - 0.3) for e in open_spans])
-    assert during - between >= 10.0
+    # The shallower duck (about 7 dB, where it was 12), the same in both sessions up to their overall levels.
+    gap = sorted(plan.speech(), key=lambda e: e.start_s)
+    opens = [(a.end_s + 2.5, b.start_s - 0.4) for a, b in zip(gap, gap[1:]) if b.start_s - a.end_s > 6.0]
+    assert opens, "the routine has a long enough gap for the bed to come back"
+    between = np.median([dip_db(a, b) for a, b in opens])
+    assert 6.0 <= during - between <= 8.0
+    # Between phrases the bed sits 10 to 15 LU under the speech (an independent meter: pyloudnorm).
+    meter = pyloudnorm.Meter(SR)
+    speech_lufs = meter.integrated_loudness(np.stack([voice, voice], axis=1))
+    bed_lufs = meter.integrated_loudness(np.concatenate([music[int(a * SR) : int(b * SR)] for a, b in opens]))
+    assert 10.0 <= speech_lufs - bed_lufs <= 15.0
     # The voice stem holds the narration exactly where the plan puts it.
     first = plan.speech()[0]
     assert np.max(np.abs(voice[: int(first.start_s * SR) - 10])) == 0.0
     assert np.max(np.abs(voice[int(first.start_s * SR) : int(first.end_s * SR)])) > 0.1
+
+
+def test_step_chimes_of_every_set_sit_6_to_10_lu_under_the_speech(write_routine, fake_engine, tmp_path):
+    """Loudness (BS.1770), not peak: bowl, bell and wood within 3 LU of each other, measured by pyloudnorm
+    over the step chimes' spans in rendered stems."""
+    meter = pyloudnorm.Meter(SR)
+    routine = routine_with_music(write_routine, "warm-pad")
+    under = {}
+    for chime_set in sorted(SETS):
+        folder = tmp_path / chime_set
+        folder.mkdir()
+        plan = render(routine, folder / "s.wav", engine="fake", chimes=chime_set, stems=folder).plan
+        voice, _ = soundfile.read(str(folder / "voice.wav"), dtype="float64")
+        chimes, _ = soundfile.read(str(folder / "chimes.wav"), dtype="float64")
+        steps = [e for e in plan.events if e.type == "chime" and e.kind == "step"]
+        spans = np.concatenate([chimes[int(e.start_s * SR) : int(e.end_s * SR)] for e in steps])
+        both = lambda x: np.stack([x, x], axis=1)  # noqa: E731 (mono stems play on both channels)
+        under[chime_set] = meter.integrated_loudness(both(voice)) - meter.integrated_loudness(both(spans))
+    assert all(6.0 <= lu <= 10.0 for lu in under.values()), under
+    assert max(under.values()) - min(under.values()) <= 3.0, under
+
+
+@pytest.mark.parametrize("chime_set", sorted(SETS))
+def test_a_chime_rings_out_past_its_span_and_ends_in_silence(chime_set):
+    for kind in CHIME_S:
+        samples = chime(kind, SR, chime_set)
+        span = round(CHIME_S[kind] * SR)
+        assert len(samples) >= span
+        assert np.max(np.abs(samples[-10:])) < 1e-4, "a chime ends in silence"
+    bowl = chime("step", SR, "bowl")
+    span = round(CHIME_S["step"] * SR)
+    # The bowl is no longer cut at its span: its own decay carries on (about 1.4 s a factor e).
+    rms = lambda x: np.sqrt(np.mean(x.astype(np.float64) ** 2))  # noqa: E731
+    late = rms(bowl[span : span + SR // 10]) / rms(bowl[span - SR // 10 : span])
+    assert 0.7 < late < 1.0
 
 
 @pytest.mark.parametrize("name", sorted(builtin_tracks()))
@@ -114,12 +156,10 @@ def test_generator_reproduces_a_committed_track():
 
 
 @pytest.mark.parametrize("chime_set", sorted(SETS))
-def test_chime_cues_fit_their_spans_and_differ(chime_set):
+def test_chime_cues_differ(chime_set):
     sounds = {kind: chime(kind, SR, chime_set) for kind in CHIME_S}
     for kind, samples in sounds.items():
-        assert len(samples) == round(CHIME_S[kind] * SR)
-        assert np.max(np.abs(samples[-10:])) < 1e-3, "a chime ends in silence"
-        assert 20 * np.log10(np.max(np.abs(samples))) <= -8.9
+        assert 20 * np.log10(np.max(np.abs(samples))) <= -5.0  # clear, never startling
     # Distinct cues: each planned strike is heard as a fresh attack (3 dB jump in 10 ms), so the step
     # bell strikes once, the switch cue twice and the closing cue three times.
     from voiceguide.chimes import _CUES
@@ -308,3 +348,38 @@ def test_limiting_a_long_clip_in_pieces_gives_the_one_pass_samples(monkeypatch):
     whole = limit(clip, SR, -1.0)
     assert np.array_equal(pieces, whole) and not np.array_equal(whole, clip)
     assert true_peak_db(pieces) <= -1.0 + 0.05
+
+
+@pytest.mark.parametrize("how", ["routine", "cli"])
+def test_pan_false_or_no_pan_gives_identical_channels(how, write_routine, fake_engine, tmp_path):
+    from .conftest import invoke
+
+    text = SMALL_ROUTINE.replace("music: none", "music: none\npan: false" if how == "routine" else "music: none")
+    routine = write_routine(text)
+    args = ["render", routine, "-o", tmp_path / "off.wav", "--engine", "fake", "-q"] + (["--no-pan"] if how == "cli" else [])
+    assert invoke(*args).exit_code == 0
+    off, _ = soundfile.read(str(tmp_path / "off.wav"), dtype="float32")
+    assert np.array_equal(off[:, 0], off[:, 1])
+    if how == "cli":  # on by default: the same routine leans left and right during its sided step
+        assert invoke("render", routine, "-o", tmp_path / "on.wav", "--engine", "fake", "-q").exit_code == 0
+        on, _ = soundfile.read(str(tmp_path / "on.wav"), dtype="float32")
+        assert not np.array_equal(on[:, 0], on[:, 1])
+
+
+def test_circular_builtin_tracks_loop_whole_with_a_continuous_seam(tmp_path):
+    from voiceguide.library import is_circular
+    from voiceguide.music import open_loop
+
+    for name, track in builtin_tracks().items():
+        assert is_circular(track.path), name
+        decoded = decode(track.path, SR)
+        loop = open_loop(track.path, SR, tmp_path, fold=False)
+        assert loop.frames == len(decoded)  # nothing folded: no two bars at once
+        whole = np.concatenate(list(loop.chunks(1 << 16)))
+        # Across the seam the signal moves no more than it does inside the track.
+        seam = np.abs(whole[0] - whole[-1]).max()
+        assert seam <= np.abs(np.diff(whole[: 10 * SR], axis=0)).max(), name
+        loop.close()
+    user = write_noise(tmp_path / "user.wav", 0.1, seconds=10.0)
+    assert not is_circular(user)
+    assert open_loop(user, SR, tmp_path).frames == 8 * SR  # a user's track keeps its 2 s equal-power fold

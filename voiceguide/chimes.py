@@ -1,5 +1,6 @@
-"""Synthesised timing chimes: a few sets, each a family of distinct cues, each exactly as long as its
-span in the plan (so nothing rings into the next speech)."""
+"""Synthesised timing chimes: a few sets, each a family of distinct cues, levelled by loudness (BS.1770),
+not by peak, so a bowl, a bell and a wood block sit equally far under the voice. A cue starts at its span
+in the plan and its tail rings out naturally under whatever follows (it is quiet by then)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,17 @@ from functools import lru_cache
 import numpy as np
 
 from .dsp import db_to_gain
+from .loudness import hop_energies, loudness_from_hops
 from .plan import CHIME_S
 
-CHIME_PEAK_DB = -9.0
+# The loudness of every set's step cue over its span, as chime() returns it (heard on both channels). The
+# mixer scales all cues together to sit CHIME_UNDER_SPEECH_LU under the narration; other cues keep their
+# level relative to the step cue (the first strike's level in _CUES: a tick is 10 dB softer).
+CHIME_LUFS = -24.0
+# Far enough under the voice not to mask a word a tail rings under, near enough to be heard over the bed.
+CHIME_UNDER_SPEECH_LU = 8.0
+# A tail is rendered until its slowest partial has decayed this far (then a short fade to exact zero).
+RING_OUT_DB = -60.0
 SETS = {
     "bowl": "singing bowl: inharmonic partials with slow beating, warm and long",
     "bell": "small bright bell: near-harmonic partials, clear and short",
@@ -79,23 +88,40 @@ _CUES = {
 }
 
 
+def _ring_s(chime_set: str, kind: str) -> float:
+    """How long a strike of this set and kind rings before its slowest partial reaches RING_OUT_DB."""
+    if kind == "tick":
+        partials = {"bowl": _BOWL_TICK, "bell": _BELL_TICK}.get(chime_set, _WOOD)
+    else:
+        partials = {"bowl": _BOWL, "bell": _BELL}.get(chime_set, _WOOD)
+    return max(tau for _, _, tau in partials) * -RING_OUT_DB / 20 * np.log(10)
+
+
+def span_loudness(samples: np.ndarray, span_s: float, sample_rate: int) -> float:
+    """Integrated loudness (BS.1770, gated) of a mono cue over its span, as heard on both channels."""
+    span = samples[: int(round(span_s * sample_rate))]
+    return loudness_from_hops(hop_energies(span, sample_rate, 2.0), sample_rate)
+
+
 @lru_cache(maxsize=32)
 def chime(kind: str, sample_rate: int = 44100, chime_set: str = "bowl") -> np.ndarray:
-    """Mono float32 samples for a cue kind (section, step, switch, halfway, tick, end) in a chime set."""
+    """Mono float32 samples for a cue kind (section, step, switch, halfway, tick, end) in a chime set: its
+    span in the plan and then its tail, at CHIME_LUFS (the step cue) or that less its first strike's level."""
     if chime_set not in SETS:
         raise KeyError(chime_set)
-    length_s = CHIME_S[kind]
-    total = np.zeros(int(round(length_s * sample_rate)))
+    span_s = CHIME_S[kind]
+    ring_s = _ring_s(chime_set, kind)
+    last_at_s = max(at_s for _, at_s, _ in _CUES[kind])
+    total = np.zeros(int(round(max(span_s, last_at_s + ring_s) * sample_rate)))
     for f0, at_s, level in _CUES[kind]:
         make = _tick if kind == "tick" else _voice
-        strike = level * make(chime_set, f0, length_s - at_s, sample_rate)
         start = int(round(at_s * sample_rate))
+        strike = level * make(chime_set, f0, (len(total) - start) / sample_rate, sample_rate)
         total[start : start + len(strike)] += strike[: len(total) - start]
-    # End exactly at silence, so nothing rings past the span into the next speech.
-    fade = int(min(0.3, length_s / 3) * sample_rate)
-    total[-fade:] *= np.cos(np.linspace(0, np.pi / 2, fade)) ** 2
-    # Every cue of every set peaks at the same level, scaled by its first strike's level.
-    total *= _CUES[kind][0][2] * db_to_gain(CHIME_PEAK_DB) / np.max(np.abs(total))
-    samples = total.astype(np.float32)
+    # The tail is already RING_OUT_DB down: a short fade takes it to exact zero without a sound.
+    fade = min(len(total) // 4, int(0.1 * sample_rate))
+    total[len(total) - fade :] *= np.cos(np.linspace(0, np.pi / 2, fade)) ** 2
+    level_db = CHIME_LUFS + 20 * np.log10(_CUES[kind][0][2]) - span_loudness(total, span_s, sample_rate)
+    samples = (total * db_to_gain(level_db)).astype(np.float32)
     samples.setflags(write=False)
     return samples

@@ -246,6 +246,8 @@ def setting_option(key: str, show_default: bool = False):
         kwargs["callback"] = _length
     elif knob.choices and knob.cli_checked:
         kwargs["type"] = click.Choice([str(c) for c in knob.choice_list()])
+    elif knob.kind == "bool":
+        kwargs["default"] = None  # not given: the routine's choice stands
     elif knob.kind == "int":
         kwargs["type"] = click.IntRange(knob.low, knob.high)
     elif knob.kind == "float":
@@ -303,10 +305,11 @@ def cli() -> None:
 @click.option("--stems", type=UserPath(file_okay=False), help="Also write voice.wav, music.wav and chimes.wav (aligned) into this folder.")
 @setting_option("loudness_lufs")
 @setting_option("bitrate_kbps")
+@setting_option("pan")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 @_friendly
-def render_cmd(routines, output, out_dir, pace, voice, rate_wpm, volume, engine, preset, chimes, length_s, cues, captions, chapters, cover, artist, stems, loudness_lufs, bitrate_kbps, force, quiet):
+def render_cmd(routines, output, out_dir, pace, voice, rate_wpm, volume, engine, preset, chimes, length_s, cues, captions, chapters, cover, artist, stems, loudness_lufs, bitrate_kbps, pan, force, quiet):
     """Render ROUTINE to an audio file; several routines, or several --length values, make a batch.
 
     Settings come from, lowest first: built-in defaults, your config ('voiceguide config'), the routine, and
@@ -322,7 +325,7 @@ def render_cmd(routines, output, out_dir, pace, voice, rate_wpm, volume, engine,
             dict(routine=r, output=str(folder / f"{Path(r).stem}{f'-{_length_label(n)}' if n else ''}.mp3"),
                  voice=voice, rate_wpm=rate_wpm, volume=volume, preset=preset, pace=pace, chimes=chimes, length_s=n,
                  config=config, engine=engine, force=force, chapters=chapters, cover=cover, artist=artist,
-                 loudness_lufs=loudness_lufs, bitrate_kbps=int(bitrate_kbps) if bitrate_kbps else None)
+                 loudness_lufs=loudness_lufs, bitrate_kbps=int(bitrate_kbps) if bitrate_kbps else None, pan=pan)
             for r in routines
             for n in lengths
         ]
@@ -347,7 +350,7 @@ def render_cmd(routines, output, out_dir, pace, voice, rate_wpm, volume, engine,
     length_s = lengths[0]
     if out_dir and not output:
         output = str(_output_folder(Path(out_dir)) / f"{Path(routine).stem}.mp3")
-    session = _session(routine, voice, rate_wpm, volume, preset, engine, pace, length_s, chimes, config)
+    session = _session(routine, voice, rate_wpm, volume, preset, engine, pace, length_s, chimes, config, pan)
     request = output_of(
         output, force=force, cues=cues, captions=captions, stems=stems, chapters=chapters, cover=cover, artist=artist,
         loudness_lufs=loudness_lufs, bitrate_kbps=int(bitrate_kbps) if bitrate_kbps else None,
@@ -369,11 +372,11 @@ def render_cmd(routines, output, out_dir, pace, voice, rate_wpm, volume, engine,
         )
 
 
-def _session(routine, voice, rate_wpm, volume, preset, engine, pace, length_s, chimes, config) -> Session:
+def _session(routine, voice, rate_wpm, volume, preset, engine, pace, length_s, chimes, config, pan=None) -> Session:
     """The Session request of the voice options (an option not given is NOT_GIVEN)."""
     return session_of(
         routine, voice=voice, rate_wpm=rate_wpm, volume=volume, preset=preset, engine=engine, pace=pace,
-        length_s=length_s, chimes=chimes, config=config,
+        length_s=length_s, chimes=chimes, config=config, pan=pan,
     )
 
 

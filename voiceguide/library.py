@@ -43,6 +43,8 @@ class Track:
     path: Path
     mood: str
     duration_s: float
+    # Made as a circular signal (scripts/make_music.py): it loops as it is, with no crossfade fold.
+    circular: bool = False
 
 
 def builtin_tracks() -> dict[str, Track]:
@@ -54,8 +56,15 @@ def builtin_tracks() -> dict[str, Track]:
     for entry in json.loads(index.read_text(encoding="utf-8")):
         path = folder / entry["file"]
         if path.is_file():
-            tracks[entry["name"]] = Track(entry["name"], path, entry.get("mood", ""), float(entry.get("duration_s", 0)))
+            tracks[entry["name"]] = Track(
+                entry["name"], path, entry.get("mood", ""), float(entry.get("duration_s", 0)), bool(entry.get("circular", False))
+            )
     return tracks
+
+
+def is_circular(path: Path) -> bool:
+    """Whether a music file is a built-in track marked circular (it loops without a fold)."""
+    return any(t.circular and t.path == path for t in builtin_tracks().values())
 
 
 def builtin_routines() -> dict[str, Path]:

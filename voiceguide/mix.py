@@ -12,6 +12,7 @@ import numpy as np
 
 from . import chimes
 from .dsp import db_to_gain, running_mean, running_min
+from .pan import pan_gains, side_position
 from .loudness import HOP_S, LIMIT_SMOOTH_S, hop_energies, limit, limit_block_frames, loudness_from_hops
 from .music import Loop, loop_energies, loop_from_samples
 from .plan import Plan
@@ -20,19 +21,26 @@ from .voice.clips import MemoryClip
 
 SAMPLE_RATE = 44100
 BLOCK_FRAMES = 65536
-# The finished session's integrated loudness (EBU R128 / BS.1770). Speech carries it: the music sits well
-# below the relative gate, so levelling the narration as a whole sets the session's loudness in one pass.
+# The loudness target (EBU R128 / BS.1770) is the narration's (dialogue loudness): the voice is the anchor,
+# the music and chimes sit relative to it, so a louder bed never pushes the voice up or down.
 DEFAULT_LOUDNESS_LUFS = SETTINGS["loudness_lufs"].default
+# The whole session stays this close to the target too: the bed fills the gaps between phrases, which
+# brings the programme's gated loudness under the narration's (about 2 LU with the default bed). Outside
+# this window everything moves together, so the voice stays the anchor of the bed and the chimes.
+PROGRAMME_WINDOW_LU = (-0.5, 0.5)
 # Each clip is limited to this true peak after levelling (espeak's crest factor is about 20 dB).
 VOICE_CEILING_DBTP = -2.0
-# Chime peaks sit this far above the loudness target (-9 dBFS at -16 LUFS): clear, never startling.
-CHIME_OVER_TARGET_DB = 7.0
 # The bus safety net: a stateless soft knee above this level, approaching BUS_CEILING but never past it.
 BUS_KNEE = db_to_gain(-2.2)
 BUS_CEILING = db_to_gain(-1.6)
 DUCK_DB = SETTINGS["duck_db"].default
-DUCK_ATTACK_S = 0.25
-DUCK_RELEASE_S = 0.7
+DUCK_ATTACK_S = 0.3
+# A slow release: the bed comes back like a breath, not a jolt.
+DUCK_RELEASE_S = 2.0
+# The bed never comes back up for less than this between two ducks (a short swell is what pumps), so
+# sounds closer than attack + release + this (counts, "chime then phrase", a short preview) share one duck.
+MIN_SWELL_S = 3.0
+DUCK_HOLD_S = DUCK_ATTACK_S + DUCK_RELEASE_S + MIN_SWELL_S
 MIN_FADE_IN_S = 0.5
 
 
@@ -56,6 +64,7 @@ class _Source:
     start: int  # frame
     length: int
     key: object  # what to load: a speech text or a chime kind (levels are applied when it is loaded)
+    position: float = 0.0  # where it sits: -1 toward the left, 0 centre, 1 toward the right (pan.side_position)
 
     @property
     def end(self) -> int:
@@ -135,11 +144,12 @@ class Mixer:
         self.chime_set = plan.chimes if plan.chimes in chimes.SETS else None
         sources = []
         for event in plan.events:
+            position = side_position(event.side) if plan.pan else 0.0
             if event.type == "speech":
-                sources.append(_Source(frames(event.start_s, sample_rate), self.clips[event.text].frames, event.text))
+                sources.append(_Source(frames(event.start_s, sample_rate), self.clips[event.text].frames, event.text, position))
             elif event.type == "chime" and self.chime_set:
                 length = len(chimes.chime(event.kind, sample_rate, self.chime_set))
-                sources.append(_Source(frames(event.start_s, sample_rate), length, _ChimeKind(event.kind)))
+                sources.append(_Source(frames(event.start_s, sample_rate), length, _ChimeKind(event.kind), position))
         sources.sort(key=lambda s: s.start)
         self.sources = sources
         self.source_starts = [s.start for s in sources]
@@ -147,7 +157,9 @@ class Mixer:
         self.max_source_frames = max((s.length for s in sources), default=0)
         self._loaded: dict[object, np.ndarray] = {}
         self.duck_db = plan.music.duck_db if plan.music is not None else DUCK_DB
-        self._duck_spans = self._merge_spans([(e.start_s, e.end_s) for e in plan.speech()])
+        # Chimes duck the bed like speech: a cue then a phrase is one duck, not two with a swell between.
+        ducked = [(e.start_s, e.end_s) for e in plan.events if e.type == "speech" or (e.type == "chime" and self.chime_set)]
+        self._duck_spans = self._merge_spans(ducked)
         self._duck_starts = [s for s, _ in self._duck_spans]
 
         self.loop: Loop | None = None
@@ -156,10 +168,11 @@ class Mixer:
         self._set_levels(loudness_lufs, loop_hops)
 
     def _set_levels(self, target_lufs: float, loop_hops: Callable[[Loop], np.ndarray] | None) -> None:
-        """Level every source once, before mixing: narration to the target, music volume_db below it,
-        chimes a little above it; then scale all three together so the predicted session loudness is
-        the target. The prediction sums each source's 100 ms K-weighted energies on the session's hop
-        grid (energies of unrelated sources add), so no second pass over the audio is needed."""
+        """Level every source once, before mixing: the narration to the target, the music volume_db from it
+        (the loop's own loudness, before ducking), the chimes CHIME_UNDER_SPEECH_LU under it. The session
+        is predicted by summing each source's 100 ms K-weighted energies on the session's hop grid
+        (energies of unrelated sources add), so no second pass over the audio is needed; only when it would
+        end up outside PROGRAMME_WINDOW_LU of the target is everything moved together."""
         sr = self.sample_rate
         hop = int(round(HOP_S * sr))
         n_hops = -(-self.total_frames // hop)
@@ -190,33 +203,45 @@ class Mixer:
 
         speech_lufs = loudness_from_hops(voice, sr)
         voice_gain = db_to_gain(target_lufs - speech_lufs) if np.isfinite(speech_lufs) else 1.0
-        music_gain = 0.0
-        if self.loop is not None and music_lufs is not None and np.isfinite(music_lufs):
-            music_gain = db_to_gain(target_lufs + self.plan.music.volume_db - music_lufs)
-        chime_gain = db_to_gain(target_lufs + CHIME_OVER_TARGET_DB - chimes.CHIME_PEAK_DB)
-        others = music * music_gain**2 + chime * chime_gain**2
-        predicted = loudness_from_hops(voice * voice_gain**2 + others, sr)
-        correction = db_to_gain(target_lufs - predicted) if np.isfinite(predicted) else 1.0
-        # Clips whose true peak the final gain pushes over the ceiling will be limited, which takes some of
-        # their loudness (Piper's dynamic voice: 0.7 LU over a session). Those clips are measured as limited
-        # (from per-block peaks and energies kept with each processed clip) and the level predicted again.
+        # Clips whose true peak the gain pushes over the ceiling will be limited, which takes some of their
+        # loudness (Piper's dynamic voice: 0.7 LU over a session). Those clips are measured as limited (from
+        # per-block peaks and energies kept with each processed clip) and the narration levelled again.
         ceiling = db_to_gain(VOICE_CEILING_DBTP)
         blocks: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for _ in range(2):  # twice: the new gain limits a little more
-            g = voice_gain * correction
-            hot = sorted({text for text, _ in speech if self.clips[text].peak * g > ceiling})
-            if not hot or not np.isfinite(predicted):
-                break
+
+        def heard(gain: float) -> np.ndarray:
+            """The voice timeline at unit gain as it will be heard at `gain`, its limited clips included."""
+            hot = sorted({text for text, _ in speech if self.clips[text].peak * gain > ceiling})
             for text in hot:
                 if text not in blocks:
                     blocks[text] = self.clips[text].peak_blocks()
-            limited = {t: limited_hops(self.clips[t], g, sr, blocks[t]) for t in hot}
-            predicted = loudness_from_hops(voice_timeline(limited) * voice_gain**2 + others, sr)
-            correction = db_to_gain(target_lufs - predicted)
-        self.voice_gain = float(voice_gain * correction)
-        self.chime_gain = float(chime_gain * correction)
+            return voice_timeline({t: limited_hops(self.clips[t], gain, sr, blocks[t]) for t in hot}) if hot else voice
+
+        if np.isfinite(speech_lufs):
+            for _ in range(2):  # twice: the new gain limits a little more
+                voice_gain *= db_to_gain(target_lufs - loudness_from_hops(heard(voice_gain) * voice_gain**2, sr))
+        music_gain = 0.0
+        if self.loop is not None and music_lufs is not None and np.isfinite(music_lufs):
+            music_gain = db_to_gain(target_lufs + self.plan.music.volume_db - music_lufs)
+        chime_gain = db_to_gain(target_lufs - chimes.CHIME_UNDER_SPEECH_LU - chimes.CHIME_LUFS)
+        others = music * music_gain**2 + chime * chime_gain**2
+        low, high = target_lufs + PROGRAMME_WINDOW_LU[0], target_lufs + PROGRAMME_WINDOW_LU[1]
+        scale, anchor = 1.0, 1.0
+        for _ in range(4):  # a raised voice limits a little more: predicted again
+            g = voice_gain * scale
+            voice_heard = heard(g) * g**2
+            speech_now = loudness_from_hops(voice_heard, sr)
+            # The bed and the chimes follow the narration as it will be heard, limiting included.
+            anchor = db_to_gain(speech_now - target_lufs) if np.isfinite(speech_now) else scale
+            programme = loudness_from_hops(voice_heard + others * anchor**2, sr)
+            if not np.isfinite(programme) or low - 0.05 <= programme <= high + 0.05:
+                break
+            scale *= db_to_gain(min(max(programme, low), high) - programme)
+        self.predicted_lufs = programme  # the session's loudness as predicted (tests compare it with the audio)
+        self.voice_gain = float(voice_gain * scale)
+        self.chime_gain = float(chime_gain * anchor)
         if self.loop is not None:
-            self._loop_unit = np.float32(self.loop.unit * music_gain * correction)
+            self._loop_unit = np.float32(self.loop.unit * music_gain * anchor)
 
     @staticmethod
     def _place(timeline: np.ndarray, hops: np.ndarray, at: int) -> None:
@@ -251,10 +276,10 @@ class Mixer:
 
     @staticmethod
     def _merge_spans(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
-        # Speech closer than a release plus an attack stays ducked, so the music does not pump.
+        # Sounds closer than DUCK_HOLD_S share one duck, so the music never swells for less than MIN_SWELL_S.
         merged: list[list[float]] = []
         for start, end in sorted(spans):
-            if merged and start - merged[-1][1] < DUCK_ATTACK_S + DUCK_RELEASE_S:
+            if merged and start - merged[-1][1] < DUCK_HOLD_S:
                 merged[-1][1] = max(merged[-1][1], end)
             else:
                 merged.append([start, end])
@@ -300,7 +325,12 @@ class Mixer:
         return gain
 
     def stems(self, start: int, stop: int) -> dict[str, np.ndarray]:
-        """The three sources of frames [start, stop) before they are summed: voice and chimes (mono), music (stereo)."""
+        """The three sources of frames [start, stop) before they are summed: voice and chimes (mono, before
+        panning), music (stereo)."""
+        return self._parts(start, stop)[0]
+
+    def _parts(self, start: int, stop: int) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+        """stems(), and what panning adds to the centred voice and chimes on each channel (None: nothing)."""
         n = stop - start
         music = np.zeros((n, 2), dtype=np.float32)
         if self.loop is not None:
@@ -315,18 +345,23 @@ class Mixer:
         last = bisect.bisect_left(self.source_starts, stop)
         voice = np.zeros(n, dtype=np.float32)
         chime = np.zeros(n, dtype=np.float32)
+        tilt = None
         sounding = set()
         for source in self.sources[first:last]:
             a, b = max(start, source.start), min(stop, source.end)
             if a < b:
-                samples = self._samples(source.key)
+                samples = self._samples(source.key)[a - source.start : b - source.start]
                 sounding.add(source.key)
                 target = chime if isinstance(source.key, _ChimeKind) else voice
-                target[a - start : b - start] += samples[a - source.start : b - source.start]
+                target[a - start : b - start] += samples
+                if source.position:
+                    tilt = np.zeros((n, 2), dtype=np.float32) if tilt is None else tilt
+                    left, right = pan_gains(source.position)
+                    tilt[a - start : b - start] += samples[:, None] * np.array([left - 1.0, right - 1.0], dtype=np.float32)
         # Forget clips that have finished; one still sounding stays loaded for the next block.
         for key in [k for k in self._loaded if k not in sounding]:
             del self._loaded[key]
-        return {"voice": voice, "music": music, "chimes": chime}
+        return {"voice": voice, "music": music, "chimes": chime}, tilt
 
     def fork(self) -> Mixer:
         """A mixer for another thread: the same plan, levels and music, its own clips in memory.
@@ -338,9 +373,11 @@ class Mixer:
         return twin
 
     def block(self, start: int, stop: int) -> np.ndarray:
-        parts = self.stems(start, stop)
+        parts, tilt = self._parts(start, stop)
         out = parts["music"]
         out += (parts["voice"] + parts["chimes"])[:, None]
+        if tilt is not None:
+            out += tilt
         return soft_clip(out)
 
     def blocks(self, block_frames: int = BLOCK_FRAMES) -> Iterator[np.ndarray]:

@@ -373,13 +373,17 @@ def loop_from_samples(track: np.ndarray, sample_rate: int) -> Loop:
     return Loop(loop.shape[0], samples=_to_int16(loop))
 
 
-def open_loop(path: Path, sample_rate: int, cache_dir: Path | None) -> Loop:
+def open_loop(path: Path, sample_rate: int, cache_dir: Path | None, fold: bool = True) -> Loop:
     """The loop of a music file: decoded, resampled and folded once into a 16-bit file in the cache, which
-    later renders only open. Without a usable cache it goes to an anonymous temporary file instead."""
+    later renders only open. Without a usable cache it goes to an anonymous temporary file instead.
+
+    `fold=False` is for a track made circular (the built-ins): its end already flows into its start, and a
+    fold would play two bars at once at every seam."""
+    crossfade_s = LOOP_CROSSFADE_S if fold else 0.0
     if cache_dir is not None:
-        file = cache_dir / "music" / f"{_track_key(path, sample_rate)}.loop{LOOP_CROSSFADE_S:g}.s16"
+        file = cache_dir / "music" / f"{_track_key(path, sample_rate)}.loop{crossfade_s:g}.s16"
         try:
-            return _open_loop_fd(os.open(file, os.O_RDONLY), sample_rate)
+            return _open_loop_fd(os.open(file, os.O_RDONLY), sample_rate, crossfade_s)
         except (OSError, ValueError):
             pass  # not there yet, or damaged: made (again) below
         try:
@@ -387,19 +391,19 @@ def open_loop(path: Path, sample_rate: int, cache_dir: Path | None) -> Loop:
             tmp = file.with_name(f".{file.name}.{os.getpid()}.{threading.get_ident()}.tmp")
             try:
                 with open(tmp, "w+b") as out:
-                    _write_loop(path, sample_rate, out)
+                    _write_loop(path, sample_rate, out, crossfade_s)
                 os.replace(tmp, file)
             finally:
                 tmp.unlink(missing_ok=True)
-            return _open_loop_fd(os.open(file, os.O_RDONLY), sample_rate)
+            return _open_loop_fd(os.open(file, os.O_RDONLY), sample_rate, crossfade_s)
         except (OSError, ValueError):
             pass  # an unwritable cache: a temporary file does the same job for this render
     with tempfile.TemporaryFile() as out:
-        _write_loop(path, sample_rate, out)
-        return _open_loop_fd(os.dup(out.fileno()), sample_rate)
+        _write_loop(path, sample_rate, out, crossfade_s)
+        return _open_loop_fd(os.dup(out.fileno()), sample_rate, crossfade_s)
 
 
-def _open_loop_fd(fd: int, sample_rate: int) -> Loop:
+def _open_loop_fd(fd: int, sample_rate: int, crossfade_s: float = LOOP_CROSSFADE_S) -> Loop:
     header = os.pread(fd, LOOP_HEADER_BYTES, 0)
     total = int.from_bytes(header[8:16], "little") if header[:8] == LOOP_MAGIC else -1
     body = LOOP_HEADER_BYTES + total * 4
@@ -410,7 +414,7 @@ def _open_loop_fd(fd: int, sample_rate: int) -> Loop:
     ):
         os.close(fd)
         raise ValueError("not a complete loop file")
-    return Loop(total - _fade_frames(total, sample_rate), fd=fd)
+    return Loop(total - _fade_frames(total, sample_rate, crossfade_s), fd=fd)
 
 
 def _loop_digest(fd: int, size: int) -> bytes:
@@ -421,12 +425,12 @@ def _loop_digest(fd: int, size: int) -> bytes:
     return h.digest()
 
 
-def _fade_frames(total: int, sample_rate: int) -> int:
-    fade = min(int(LOOP_CROSSFADE_S * sample_rate), total // 4)
+def _fade_frames(total: int, sample_rate: int, crossfade_s: float = LOOP_CROSSFADE_S) -> int:
+    fade = min(int(crossfade_s * sample_rate), total // 4)
     return fade if fade >= 2 else 0
 
 
-def _write_loop(path: Path, sample_rate: int, out: BinaryIO) -> None:
+def _write_loop(path: Path, sample_rate: int, out: BinaryIO, crossfade_s: float = LOOP_CROSSFADE_S) -> None:
     """Decode `path` a block at a time into `out` as 16-bit stereo at sample_rate, then fold the tail over
     the head (the same equal-power crossfade as make_loop)."""
     out.write(bytes(LOOP_HEADER_BYTES))
@@ -434,7 +438,7 @@ def _write_loop(path: Path, sample_rate: int, out: BinaryIO) -> None:
     for block in decode_blocks(path, sample_rate):
         out.write(_to_int16(block).tobytes())
         total += len(block)
-    fade = _fade_frames(total, sample_rate)
+    fade = _fade_frames(total, sample_rate, crossfade_s)
     out.flush()
     if fade:
         fd = out.fileno()
@@ -486,13 +490,14 @@ def _stereo(block: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(block[:, :2])
 
 
-def loop_hops(path: Path, loop: Loop, sample_rate: int, cache_dir: Path | None) -> np.ndarray:
+def loop_hops(path: Path, loop: Loop, sample_rate: int, cache_dir: Path | None, fold: bool = True) -> np.ndarray:
     """The K-weighted 100 ms hop energies of a track's loop (what the mixer's loudness prediction needs),
     measured once per file version and remembered: filtering a few minutes of stereo costs about a second,
     on every render, before mixing can start."""
     hop = int(round(HOP_S * sample_rate))
     expected = -(-loop.frames // hop)
-    file = cache_dir / "music" / f"{_track_key(path, sample_rate)}-loop{LOOP_CROSSFADE_S:g}.npy" if cache_dir is not None else None
+    crossfade_s = LOOP_CROSSFADE_S if fold else 0.0
+    file = cache_dir / "music" / f"{_track_key(path, sample_rate)}-loop{crossfade_s:g}.npy" if cache_dir is not None else None
     if file is not None:
         try:
             hops = np.load(file, allow_pickle=False)

@@ -21,6 +21,7 @@ from .export.tags import Metadata, chapters_for, cover_png
 import numpy as np
 
 from .dsp import db_to_gain
+from .library import is_circular
 from .loudness import loudness_from_hops
 from .mix import BLOCK_FRAMES, DEFAULT_LOUDNESS_LUFS, SAMPLE_RATE, Mixer, level_voice
 from .memory import fixed_mmap_threshold
@@ -145,6 +146,7 @@ def render(
     bitrate_kbps: int | None = None,
     block_frames: int = BLOCK_FRAMES,
     progress: Progress | None = None,
+    pan: bool | None = None,
 ) -> RenderResult:
     """Render a routine (object, file path or built-in name) to an audio file; return the plan it followed.
 
@@ -152,11 +154,12 @@ def render(
     and chimes.wav, aligned) are extra outputs. MP3 files get ID3 tags, cover art and chapters
     (`chapters`: sections, steps or none). `output`, `loudness_lufs` and `bitrate_kbps` left out (None) come from
     `config` (its output_dir, loudness_lufs, bitrate_kbps), else the built-in defaults.
+    `pan` (None: the routine's, else on) leans a sided step's voice and cues toward its side.
     A thin wrapper: it builds a Session and an Output and calls render_request.
     """
     session = session_of(
         routine, voice=voice, rate_wpm=rate_wpm, volume=volume, preset=preset, engine=engine, pace=pace,
-        length_s=length_s, chimes=chimes, config=config,
+        length_s=length_s, chimes=chimes, config=config, pan=pan,
     )
     out = output_of(
         output, force=force, cues=cues, captions=captions, stems=stems, chapters=chapters, cover=cover, artist=artist,
@@ -218,10 +221,11 @@ def _render_leased(
         with cache.shared_lock():
             cache.use([music_key(plan.music.path, SAMPLE_RATE)])
         touch_music(cache.root, music_key(plan.music.path, SAMPLE_RATE))
-    loop = open_loop(plan.music.path, SAMPLE_RATE, cache.root) if plan.music is not None else None
+    fold = plan.music is not None and not is_circular(plan.music.path)
+    loop = open_loop(plan.music.path, SAMPLE_RATE, cache.root, fold) if plan.music is not None else None
     mixer = Mixer(
         plan, clips, loop, SAMPLE_RATE, loudness_lufs=loudness_lufs,
-        loop_hops=(lambda loop: loop_hops(plan.music.path, loop, SAMPLE_RATE, cache.root)) if plan.music else None,
+        loop_hops=(lambda loop: loop_hops(plan.music.path, loop, SAMPLE_RATE, cache.root, fold)) if plan.music else None,
     )
     written = 0
     written_chapters: tuple[Chapter, ...] = ()

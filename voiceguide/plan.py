@@ -253,6 +253,7 @@ class Plan:
     warnings: tuple[str, ...] = field(default=())
     chimes: str = "bowl"
     pace: float = 1.0  # the pace the plan was laid out with (chosen by fit_to_length for --length)
+    pan: bool = True  # the voice and cues of a sided step lean toward its side (see pan.py)
 
     def speech(self) -> list[Event]:
         return [e for e in self.events if e.type == "speech"]
@@ -418,7 +419,7 @@ class _Builder:
         for i, side in enumerate(sides):
             if i > 0:
                 self.t += CHIME_TO_SPEECH_S if self.chimes_on else 0.0
-                self.chime("switch", **where)
+                self.chime("switch", side=side, **where)
                 self.say(switch_text(side, self.language), "switch", side=side, **where)
                 self.t += SPEECH_TO_ACTION_S
             if action_s > 0:
@@ -532,6 +533,7 @@ def build_plan(routine: Routine, speech_s: Mapping[str, float]) -> Plan:
         warnings=tuple(tl.warnings),
         chimes=routine.chimes,
         pace=routine.pace,
+        pan=routine.pan,
     )
 
 

@@ -37,6 +37,7 @@ class Session:
     length_s: Any = NOT_GIVEN
     chimes: Any = NOT_GIVEN
     config: Any = NOT_GIVEN
+    pan: Any = NOT_GIVEN
 
 
 def session_of(routine: Routine | str | Path, **options: Any) -> Session:
@@ -128,7 +129,7 @@ def resolve_session(session: Session) -> ResolvedSession:
     pace, length_s = _value(session.pace), _value(session.length_s)
     check_pace_and_length(session)
     check_length_s(length_s)
-    routine = apply_overrides(session.routine, pace, _value(session.chimes), _value(session.config))
+    routine = apply_overrides(session.routine, pace, _value(session.chimes), _value(session.config), _value(session.pan))
     options = voice_options(routine, _value(session.voice), _value(session.rate_wpm), _value(session.volume), _value(session.preset))
     # Like the other voice settings: the caller's choice, else the routine's (with the config's filled in).
     engine = resolve("engine", given(_value(session.engine)), given(routine.voice.engine))
@@ -211,7 +212,8 @@ def voice_options(
 
 
 def apply_overrides(
-    routine: Routine | str | Path, pace: float | None = None, chimes: str | None = None, config: Config | None = None
+    routine: Routine | str | Path, pace: float | None = None, chimes: str | None = None, config: Config | None = None,
+    pan: bool | None = None,
 ) -> Routine:
     """Load the routine if needed; fill in the user's defaults (config), then apply command-line options."""
     loaded = routine if isinstance(routine, Routine) else load_routine(routine)
@@ -227,6 +229,8 @@ def apply_overrides(
         if chimes not in choices:
             raise ParameterError(f"unknown chime set '{chimes}' (choose from: {', '.join(choices)})", "chimes")
         loaded = loaded.with_overrides(chimes=chimes)
+    if pan is not None:
+        loaded = loaded.with_overrides(pan=bool(pan))
     return loaded
 
 

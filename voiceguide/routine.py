@@ -28,7 +28,7 @@ MAX_NODES = 50_000
 MAX_FILE_BYTES = 2_000_000
 
 TOP_KEYS = (
-    "title", "description", "language", "voice", "pace", "music", "chimes", "lead_in", "preview", "intro", "outro", "pronounce",
+    "title", "description", "language", "voice", "pace", "music", "chimes", "lead_in", "preview", "pan", "intro", "outro", "pronounce",
     "sections",
 )
 VOICE_KEYS = ("name", "rate_wpm", "volume", "preset", "engine")
@@ -160,6 +160,7 @@ class Routine:
     lead_in_s: float = DEFAULT_LEAD_IN_S
     # Speak a short "Next: ..." preview near the end of each step's action (steps may opt out).
     preview: bool = False
+    pan: bool = SETTINGS["pan"].default
     intro: str | None = None
     outro: str | None = None
     # (word, respelling) pairs from `pronounce:`, applied to the text each engine is given (voice.lexicon).
@@ -548,6 +549,8 @@ class _Validator:
             return self.choice(node, what, setting.choice_list())
         if setting.kind == "duration":
             return self.duration(node, what, allow_zero=setting.low == 0)
+        if setting.kind == "bool":
+            return self.boolean(node, what)
         if setting.kind in ("int", "float"):
             choices = setting.choice_list()
             low, high = (choices[0], choices[-1]) if choices else (setting.low, setting.high)
@@ -594,6 +597,7 @@ class _Validator:
         take("chimes", lambda n: self.setting(n, SETTINGS["chimes"]))
         take("lead_in", lambda n: self.setting(n, SETTINGS["lead_in"]))
         take("preview", lambda n: self.boolean(n, "preview"))
+        take("pan", lambda n: self.setting(n, SETTINGS["pan"]))
         take("intro", lambda n: self.text(n, "intro", spoken=True))
         take("outro", lambda n: self.text(n, "outro", spoken=True))
         take("pronounce", self.pronounce)

@@ -70,6 +70,8 @@ def knob(setting: Setting) -> dict[str, Any]:
         out: dict[str, Any] = {"enum": choices + ([False, None] if "none" in choices else [])}
     elif setting.kind == "duration":
         out = duration(setting.low or 0.0, exclusive=setting.low is None)
+    elif setting.kind == "bool":
+        out = {"type": "boolean"}
     elif setting.kind in ("int", "float"):
         out = number(setting.low, setting.high, integer=setting.kind == "int")
     elif setting.key == "language":
@@ -140,6 +142,7 @@ def routine_schema() -> dict[str, Any]:
         "chimes": knob(SETTINGS["chimes"]),
         "lead_in": knob(SETTINGS["lead_in"]),
         "preview": {"type": "boolean"},
+        "pan": knob(SETTINGS["pan"]),
         "intro": text(spoken=True),
         "outro": text(spoken=True),
         "pronounce": {

@@ -37,7 +37,7 @@ ROUTINE, CONFIG, CLI = "routine", "config", "cli"
 
 @dataclass(frozen=True)
 class Setting:
-    """One knob. `kind`: int, float, text, choice, path or duration. `default` and `choices` may be callables
+    """One knob. `kind`: int, float, text, choice, path, duration or bool. `default` and `choices` may be callables
     (asked when needed: the chime sets, the chapter modes and some defaults live with the code that uses them)."""
 
     key: str
@@ -82,10 +82,14 @@ class Setting:
         if self.shown_default is not None:
             return self.shown_default
         value = self.default_value()
+        if isinstance(value, bool):
+            return "true" if value else "false"
         return int(value) if isinstance(value, float) and value.is_integer() else value
 
     def range_text(self, sep: str = " to ") -> str:
         """'60 to 450', 'plain or soft', '96, 128, 160, 192, 256 or 320' ('' when free)."""
+        if self.kind == "bool":
+            return "true or false"
         if self.kind == "choice" or self.choices:
             items = [str(c) for c in self.choice_list()]
             return ", ".join(items[:-1]) + " or " + items[-1] if len(items) > 1 else "".join(items)
@@ -208,13 +212,16 @@ SETTINGS_LIST: tuple[Setting, ...] = (
             _L, unit="seconds", flag="--length", param="length_s", shown_default="the routine's own length"),
     Setting("music", "path", _default_track, "A built-in track, a file path, or none.", _RC,
             routine_key="music.track", template_note="a built-in track, a file path, or none", template_example="ocean-wash"),
-    Setting("music_volume_db", "float", -20.0, "The music's level relative to the narration.", _RC,
+    Setting("music_volume_db", "float", -11.0,
+            "The music's loudness between phrases relative to the narration's (-11: present, never in the way).", _RC,
             low=-60.0, high=0.0, unit="dB", routine_key="music.volume_db",
-            template_note="music level relative to the narration", template_example="-20"),
-    Setting("duck_db", "float", -12.0, "How far the music dips under speech.", _R,
+            template_note="music level relative to the narration", template_example="-14"),
+    Setting("duck_db", "float", -7.0, "How far the music dips under speech and chimes (a gentle dip, held between close phrases).", _R,
             low=-40.0, high=0.0, unit="dB", routine_key="music.duck_db"),
     Setting("chimes", "choice", "bowl", "Chime set (default: the routine's, else bowl).", _RCL, choices=_chime_sets,
             routine_key="chimes", flag="--chimes", template_note="{range}", template_example="bell"),
+    Setting("pan", "bool", True, "Lean the voice and cues gently toward the side being worked during a sided step "
+            "(--no-pan: always centred).", _RL, routine_key="pan", flag="--pan/--no-pan"),
     Setting("lead_in", "duration", 3.0, "Music alone before the first words.", _R, low=0.0, unit="seconds",
             routine_key="lead_in"),
     Setting("bitrate_kbps", "int", _default_bitrate_kbps, _bitrate_help, _CL,
@@ -270,7 +277,10 @@ def config_template() -> str:
     return head + "".join(s.template_line() + "\n" for s in config_settings())
 
 
-_KIND_WORDS = {"int": "whole number", "float": "number", "choice": "choice", "text": "text", "path": "path", "duration": "duration"}
+_KIND_WORDS = {
+    "int": "whole number", "float": "number", "choice": "choice", "text": "text", "path": "path", "duration": "duration",
+    "bool": "true/false",
+}
 
 
 def markdown_table() -> str:
