@@ -9,8 +9,8 @@ from functools import lru_cache
 import numpy as np
 
 from .dsp import db_to_gain
-from .loudness import hop_energies, loudness_from_hops
-from .plan import CHIME_S
+from .loudness import hop_energies
+from .plan import CHIME_S, TAIL_S
 
 # The loudness of every set's step cue over its span, as chime() returns it (heard on both channels). The
 # mixer scales all cues together to sit CHIME_UNDER_SPEECH_LU under the narration; other cues keep their
@@ -98,9 +98,12 @@ def _ring_s(chime_set: str, kind: str) -> float:
 
 
 def span_loudness(samples: np.ndarray, span_s: float, sample_rate: int) -> float:
-    """Integrated loudness (BS.1770, gated) of a mono cue over its span, as heard on both channels."""
-    span = samples[: int(round(span_s * sample_rate))]
-    return loudness_from_hops(hop_energies(span, sample_rate, 2.0), sample_rate)
+    """Loudness (BS.1770 K-weighting, as heard on both channels) of a mono cue over its span: its energy
+    over the whole span, ungated, so a short knock and a long ring that fill the same slot of the session
+    with the same energy count as equally loud."""
+    frames = int(round(span_s * sample_rate))
+    energy = hop_energies(samples[:frames], sample_rate, 2.0).sum()
+    return -0.691 + 10 * np.log10(max(energy / frames, 1e-20))
 
 
 @lru_cache(maxsize=32)
@@ -112,14 +115,17 @@ def chime(kind: str, sample_rate: int = 44100, chime_set: str = "bowl") -> np.nd
     span_s = CHIME_S[kind]
     ring_s = _ring_s(chime_set, kind)
     last_at_s = max(at_s for _, at_s, _ in _CUES[kind])
-    total = np.zeros(int(round(max(span_s, last_at_s + ring_s) * sample_rate)))
+    length_s = max(span_s, last_at_s + ring_s)
+    if kind == "end":  # the session ends TAIL_S after the closing cue starts: it fades out with the music
+        length_s = min(length_s, TAIL_S)
+    total = np.zeros(int(round(length_s * sample_rate)))
     for f0, at_s, level in _CUES[kind]:
         make = _tick if kind == "tick" else _voice
         start = int(round(at_s * sample_rate))
         strike = level * make(chime_set, f0, (len(total) - start) / sample_rate, sample_rate)
         total[start : start + len(strike)] += strike[: len(total) - start]
-    # The tail is already RING_OUT_DB down: a short fade takes it to exact zero without a sound.
-    fade = min(len(total) // 4, int(0.1 * sample_rate))
+    # The tail is already RING_OUT_DB down (a short fade takes it to exact zero), or it is the closing cue's.
+    fade = min(len(total) // 4, int((1.5 if kind == "end" else 0.1) * sample_rate))
     total[len(total) - fade :] *= np.cos(np.linspace(0, np.pi / 2, fade)) ** 2
     level_db = CHIME_LUFS + 20 * np.log10(_CUES[kind][0][2]) - span_loudness(total, span_s, sample_rate)
     samples = (total * db_to_gain(level_db)).astype(np.float32)

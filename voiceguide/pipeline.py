@@ -73,6 +73,7 @@ def synthesize_plan(
     engine: Engine | str | None = None,
     cache: ClipCache | None = None,
     progress: Progress | None = None,
+    pan: bool | None = None,
 ) -> tuple[Plan, dict, ClipStats]:
     """Find or synthesise every clip, then lay out the plan from their real lengths.
 
@@ -80,7 +81,7 @@ def synthesize_plan(
     """
     session = session_of(
         routine, voice=voice, rate_wpm=rate_wpm, volume=volume, preset=preset, engine=engine, pace=pace,
-        length_s=length_s, chimes=chimes, config=config,
+        length_s=length_s, chimes=chimes, config=config, pan=pan,
     )
     return synthesize_session(resolve_session(session), cache, progress)
 
