@@ -22,6 +22,7 @@ def test_normalise_case_punctuation_digits_and_spelling():
     assert normalise("Breathe in... 4, then OUT!") == ["breathe", "in", "four", "then", "out"]
     assert normalise("Count 4-7-8, 21 times") == ["count", "four", "seven", "eight", "twenty", "one", "times"]
     assert normalise("a moisturiser, the centre, colour") == normalise("a moisturizer, the center, color")
+    assert normalise("ten millilitres") == normalise("10 milliliters")
     assert normalise("Don't tug") == ["dont", "tug"]
 
 

@@ -212,7 +212,7 @@ def korean_number(n: int, native: bool = False, attributive: bool = False) -> st
 
 
 # British spellings folded to American ones on both sides (Whisper writes American English).
-_SPELLINGS = [(re.compile(r"(?<=\w)is(e|ed|es|er|ers|ing)$"), r"iz\1"), (re.compile(r"(?<=\w\w)tre$"), "ter"),
+_SPELLINGS = [(re.compile(r"(?<=\w)is(e|ed|es|er|ers|ing)$"), r"iz\1"), (re.compile(r"(?<=\w\w)tre(s?)$"), r"ter\1"),
               (re.compile(r"^(col|flav|hum|neighb|fav|behavi|hon|vap)our"), r"\1or")]
 
 
