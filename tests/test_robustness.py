@@ -396,7 +396,9 @@ def test_sigint_while_mixing_keeps_the_previous_file_and_leaves_nothing_behind(t
 def test_sigterm_while_synthesising_stops_workers_and_leaves_nothing_behind(tmp_path):
     work, cache = tmp_path / "work", tmp_path / "cache"
     work.mkdir()
-    steps = "".join(f"      - say: Step {n}. Sweep gently outward along the jaw line and breathe out.\n        hold: 1s\n" for n in range(12))
+    # Enough speech that synthesis lasts several seconds even on an idle machine: with 12 short steps espeak
+    # finished the whole render (and the process was exiting) within the half second below.
+    steps = "".join(f"      - say: Step {n}. Sweep gently outward along the jaw line, from the chin to the ear, and breathe out slowly.\n        hold: 1s\n" for n in range(80))
     (work / "routine.yaml").write_text(HEAD + steps, encoding="utf-8")
     out = work / "out.mp3"
     out.write_bytes(b"the previous session")
