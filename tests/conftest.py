@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from voiceguide.cli import cli
-from voiceguide.voice import ENGINES, Engine, VoiceInfo, VoiceOptions
+from voiceguide.voice import ENGINES, Engine, VoiceInfo, VoiceOptions, get_engine
 
 FAKE_RATE = 22050
 
@@ -195,3 +195,38 @@ def assert_clean_failure(result, code: int) -> None:
     assert "Traceback" not in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     assert result.output.strip()
+
+
+def problems(text: str) -> list[str]:
+    """The lines of the RoutineError that parsing `text` (as r.yaml) raises: one problem a line."""
+    from voiceguide import RoutineError, parse_routine
+
+    with pytest.raises(RoutineError) as info:
+        parse_routine(text, source="r.yaml")
+    return str(info.value).splitlines()
+
+
+def engine_fixture(name: str):
+    """A module-scoped fixture of the real engine `name`, started once for the module and closed after it, skipped
+    where the engine's packages are not installed. Bind it to the fixture's name: `espeak = engine_fixture("pyttsx3")`."""
+
+    @pytest.fixture(scope="module")
+    def engine():
+        if not ENGINES[name].capabilities.is_installed():
+            pytest.skip(f'the {name} engine is not installed: pip install -e ".[test,neural]"')
+        started = get_engine(name)
+        yield started
+        started.close()
+
+    return engine
+
+
+def run_cli_after(prelude: str, *args, timeout_s: float = 60):
+    """`voiceguide ARGS` in a fresh interpreter after `prelude` ran (code that hides an installed package, say):
+    what a user whose machine lacks it meets."""
+    import subprocess
+    import sys
+
+    argv = ["voiceguide", *(str(a) for a in args)]
+    script = f"{prelude}\nimport sys\nfrom voiceguide.cli import main\nsys.argv = {argv!r}\nmain()\n"
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=timeout_s)

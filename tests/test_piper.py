@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -15,17 +13,13 @@ from voiceguide.voice import ENGINES, ClipCache, VoiceOptions, get_engine, prepa
 from voiceguide.voice.cache import clip_key
 from voiceguide.voice.piper_engine import bundled_voice, length_scale, sentence_silence_s
 
-from .conftest import FakeEngine, assert_clean_failure, invoke
+from .conftest import FakeEngine, assert_clean_failure, engine_fixture, invoke, run_cli_after
 
 SR = 44100
 pytest.importorskip("piper", reason='the neural extra: pip install -e ".[test,neural]"')
 
 
-@pytest.fixture(scope="module")
-def piper_engine():
-    engine = get_engine("piper")
-    yield engine
-    engine.close()
+piper_engine = engine_fixture("piper")
 
 
 @pytest.fixture(scope="module")
@@ -147,13 +141,7 @@ def test_broken_user_model_is_a_clear_error_naming_the_file(problem, expected, t
 
 
 def test_missing_extra_says_what_to_install(tmp_path):
-    script = (
-        "import sys; sys.modules['piper'] = None\n"
-        "from voiceguide.cli import main\n"
-        f"sys.argv = ['voiceguide', 'say', 'Hello.', '--engine', 'piper', '-o', {str(tmp_path / 'x.mp3')!r}]\n"
-        "main()\n"
-    )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    result = run_cli_after("import sys; sys.modules['piper'] = None", "say", "Hello.", "--engine", "piper", "-o", tmp_path / "x.mp3")
     assert result.returncode == 2, result.stderr
     assert 'pip install "voiceguide[neural]"' in result.stderr
     assert "Traceback" not in result.stderr

@@ -12,13 +12,7 @@ from voiceguide import RoutineError, load_routine, parse_routine
 from voiceguide.library import builtin_routines
 from voiceguide.routine import BreatheStep, PauseStep, SayStep, parse_duration
 
-from .conftest import SMALL_ROUTINE
-
-
-def problems(text: str) -> list[str]:
-    with pytest.raises(RoutineError) as info:
-        parse_routine(text, source="r.yaml")
-    return str(info.value).splitlines()
+from .conftest import SMALL_ROUTINE, problems
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,8 @@ from voiceguide.voice import ClipCache, VoiceOptions, get_engine, prepare_clips
 from voiceguide.voice.cache import clip_key
 from voiceguide.voice.clips import trim_silence
 
+from .conftest import engine_fixture
+
 SR = 44100
 
 
@@ -17,11 +19,7 @@ def speech_energy_db(clip: np.ndarray) -> float:
     return 20 * np.log10(np.sqrt(np.mean(clip.astype(np.float64) ** 2)) + 1e-12)
 
 
-@pytest.fixture(scope="module")
-def real_engine():
-    engine = get_engine("pyttsx3")
-    yield engine
-    engine.close()
+real_engine = engine_fixture("pyttsx3")
 
 
 def test_real_engine_speaks_with_plausible_length(real_engine, tmp_path):

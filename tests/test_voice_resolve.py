@@ -14,7 +14,7 @@ from voiceguide.voice import ClipCache, VoiceInfo, VoiceOptions, get_engine, pre
 from voiceguide.voice import pyttsx3_engine
 from voiceguide.voice.resolve import close_matches, resolve_language, resolve_voice
 
-from .conftest import assert_clean_failure, invoke
+from .conftest import assert_clean_failure, engine_fixture, invoke
 
 SR = 44100
 ESPEAK = sys.platform.startswith("linux")
@@ -117,11 +117,7 @@ def test_unknown_voices_stay_unknown_and_get_suggestions():
 # ----- the real pyttsx3 engine
 
 
-@pytest.fixture(scope="module")
-def real_engine():
-    engine = get_engine("pyttsx3")
-    yield engine
-    engine.close()
+real_engine = engine_fixture("pyttsx3")
 
 
 def speech_rms(clip) -> float:
