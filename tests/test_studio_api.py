@@ -227,6 +227,21 @@ def test_studio_without_its_extra_says_what_to_install(monkeypatch):
     assert 'pip install "voiceguide[studio]"' in result.output
 
 
+def studio_info(url: str) -> dict:
+    """/api/info from a studio started as a subprocess, given the link it printed (asked again while it starts)."""
+    import time
+    import urllib.request
+
+    base, token = url.split("/?")[0], url.split("token=")[1]
+    for _ in range(100):
+        try:
+            with urllib.request.urlopen(f"{base}/api/info?token={token}", timeout=5) as response:
+                return json.loads(response.read())
+        except OSError:  # not listening yet
+            time.sleep(0.1)
+    raise AssertionError(f"the studio at {base} never answered")
+
+
 def test_the_command_prints_its_link_first_and_stops_on_ctrl_c(tmp_path):
     import os
     import signal
@@ -242,15 +257,7 @@ def test_the_command_prints_its_link_first_and_stops_on_ctrl_c(tmp_path):
         url = proc.stdout.readline().strip()
         assert url.startswith("http://127.0.0.1:") and "/?token=" in url
         base = url.split("/?")[0]
-        for _ in range(100):
-            try:
-                with urllib.request.urlopen(f"{base}/api/info?token={url.split('token=')[1]}", timeout=5) as response:
-                    info = json.loads(response.read())
-                break
-            except (urllib.error.URLError, ConnectionError):
-                import time
-
-                time.sleep(0.1)
+        info = studio_info(url)
         assert info["routines_dir"] == str(tmp_path / "r") and info["sessions_dir"] == str(tmp_path / "s")
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(f"{base}/api/info", timeout=5)
@@ -266,8 +273,6 @@ def test_lan_prints_a_qr_code_and_the_page_shows_it(tmp_path):
     import os
     import signal
     import subprocess
-    import time
-    import urllib.request
 
     env = {**os.environ, "VOICEGUIDE_CONFIG": str(tmp_path / "none.yaml")}
     proc = subprocess.Popen([sys.executable, "-m", "voiceguide", "studio", "--lan", "--port", "0", "--no-browser"],
@@ -279,14 +284,7 @@ def test_lan_prints_a_qr_code_and_the_page_shows_it(tmp_path):
         return
     try:
         assert url.startswith("http://") and not url.startswith("http://127.")
-        token = url.split("token=")[1]
-        for _ in range(100):
-            try:
-                with urllib.request.urlopen(f"{url.split('/?')[0]}/api/info?token={token}", timeout=5) as response:
-                    info = json.loads(response.read())
-                break
-            except OSError:
-                time.sleep(0.1)
+        info = studio_info(url)
         assert info["lan_url"] == url and info["qr_svg"].lstrip().startswith("<svg")
     finally:
         proc.send_signal(signal.SIGINT)
@@ -322,14 +320,7 @@ def test_ctrl_c_during_a_render_stops_cleanly_and_leaves_no_file(tmp_path):
         return urllib.request.urlopen(request, timeout=30)
 
     try:
-        import time
-
-        for _ in range(100):
-            try:
-                call("/api/info")
-                break
-            except OSError:
-                time.sleep(0.1)
+        studio_info(url)
         job = json.loads(call("/api/render", {"yaml": long_routine, "name": "long", "settings": {"format": "wav"}}).read())
         stream = call(f"/api/render/{job['id']}/events")
         while b'"stage": "mix"' not in stream.readline():
