@@ -138,7 +138,7 @@ def test_config_show_prints_the_values_in_effect(run, config):
     assert lines["bitrate_kbps"].startswith("bitrate_kbps: 128 ")
     assert lines["loudness_lufs"].startswith("loudness_lufs: -16 ")
     assert lines["music"].startswith("music: warm-pad ")
-    assert lines["music_volume_db"].startswith("music_volume_db: -11 ")
+    assert lines["music_volume_db"].startswith("music_volume_db: -10 ")
     assert lines["pace"].startswith("pace: 1 ") and lines["volume"].startswith("volume: 1 ")
     config("preset: soft\nchimes: wood\n")
     lines = {line.split(":")[0]: line for line in run("config").output.splitlines() if not line.startswith("#")}

@@ -284,14 +284,15 @@ def _read_all(loop) -> np.ndarray:
 
 
 def test_a_streamed_loop_is_the_decoded_loop_to_16_bits(tmp_path):
-    from voiceguide.music import LOOP_UNIT, open_loop
+    from voiceguide.music import LOOP_UNIT, loop_from_samples, open_loop
 
     path = builtin_tracks()["ocean-wash"].path
-    expected = make_loop(decode(path, SR), SR)
+    expected = _read_all(loop_from_samples(decode(path, SR), SR))  # folded and levelled in memory
     loop = open_loop(path, SR, tmp_path)
-    assert loop.frames == len(expected)
-    # 16-bit steps of LOOP_UNIT, and the fold computed from those steps: within a step and a half.
-    assert np.max(np.abs(_read_all(loop) - expected)) <= 1.5 * LOOP_UNIT
+    assert loop.frames == len(expected) == len(make_loop(decode(path, SR), SR))
+    # 16-bit steps of LOOP_UNIT, the fold and the levelling computed from those steps (gains up to +6 dB):
+    # within three steps.
+    assert np.max(np.abs(_read_all(loop) - expected)) <= 3 * LOOP_UNIT
     # Reads wrap nowhere by themselves and are positional, so any range equals the same slice.
     assert np.array_equal(loop.read(12345, 1000) * np.float32(loop.unit), _read_all(loop)[12345:13345])
 
@@ -338,7 +339,8 @@ def test_a_loop_at_another_rate_and_channel_count_is_resampled_to_stereo(tmp_pat
     assert abs(loop.frames - (10.5 - 2.0) * SR) <= 2  # 2 s of the end folded over the start
     assert heard.shape[1] == 2 and np.array_equal(heard[:, 0], heard[:, 1])
     middle = heard[int(2.5 * SR) : int(4 * SR), 0]
-    assert np.sqrt(np.mean(middle**2)) == pytest.approx(0.25 / np.sqrt(2), rel=0.01)
+    # Within 1 dB: the bed leveller (bed_level) evens the loop around its mean, the fold's level dip included.
+    assert np.sqrt(np.mean(middle**2)) == pytest.approx(0.25 / np.sqrt(2), rel=0.11)
     spectrum = np.abs(np.fft.rfft(middle * np.hanning(len(middle))))
     assert np.argmax(spectrum) * SR / len(middle) == pytest.approx(441, abs=1)
 

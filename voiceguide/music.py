@@ -21,13 +21,16 @@ import soundfile
 import soxr
 
 from .errors import AudioInputError
-from .loudness import HOP_S, hop_energies_of_chunks
+from . import bed_level
+from .loudness import HOP_S, hop_energies, hop_energies_of_chunks
 
 LOOP_CROSSFADE_S = 2.0
 # A loop is kept as 16-bit stereo; one step is this much of full scale, so a hot file up to +6 dBFS still
 # fits. The steps are 90 dB below full scale, under a bed that plays 10 dB and more below the voice.
 LOOP_UNIT = 2.0 / 32767
-LOOP_MAGIC = b"VGLOOP2\0"
+# 3: the loop is levelled (bed_level); a loop file of an earlier version is made again.
+LOOP_VERSION = 3
+LOOP_MAGIC = f"VGLOOP{LOOP_VERSION}\0".encode()
 LOOP_HEADER_BYTES = 16  # magic, then the frame count (uint64 LE); 16-bit stereo frames follow
 # Then a digest of the header and frames: a loop file whose samples were altered is made again, never played.
 LOOP_DIGEST_BYTES = 32
@@ -368,9 +371,30 @@ def _to_int16(samples: np.ndarray) -> np.ndarray:
 
 
 def loop_from_samples(track: np.ndarray, sample_rate: int) -> Loop:
-    """A Loop from a decoded float32 stereo track (taken over: it is folded in place)."""
+    """A Loop from a decoded float32 stereo track (taken over: it is folded and levelled in place)."""
     loop = make_loop(track, sample_rate)
-    return Loop(loop.shape[0], samples=_to_int16(loop))
+    frames = loop.shape[0]
+    hop_gain = _guarded_gain(bed_level.gain_db(hop_energies(loop, sample_rate)), _hop_peaks(loop, sample_rate))
+    loop *= bed_level.gains_at(np.arange(frames), hop_gain, sample_rate, frames)[:, None]
+    return Loop(frames, samples=_to_int16(loop))
+
+
+def _hop_peaks(samples: np.ndarray, sample_rate: int) -> np.ndarray:
+    hop = int(round(HOP_S * sample_rate))
+    peaks = np.abs(samples).max(axis=1) if len(samples) else np.zeros(0, dtype=np.float32)
+    peaks = np.concatenate([peaks, np.zeros((-len(peaks)) % hop, dtype=peaks.dtype)])
+    return peaks.reshape(-1, hop).max(axis=1)
+
+
+def _guarded_gain(hop_gain_db: np.ndarray, hop_peaks: np.ndarray) -> np.ndarray:
+    """The levelling gain, lowered as a whole where it would push a peak past what the loop file can hold."""
+    if not len(hop_gain_db):
+        return hop_gain_db
+    # Interpolation between hops never exceeds the larger neighbour: each hop's peak with its neighbours' gains.
+    nearby = np.maximum(hop_gain_db, np.maximum(np.roll(hop_gain_db, 1), np.roll(hop_gain_db, -1)))
+    loudest = float(np.max(hop_peaks[: len(nearby)] * np.power(10.0, nearby[: len(hop_peaks)] / 20.0)))
+    room = 0.999 * 32767 * LOOP_UNIT
+    return hop_gain_db - (20 * np.log10(loudest / room) if loudest > room else 0.0)
 
 
 def open_loop(path: Path, sample_rate: int, cache_dir: Path | None, fold: bool = True) -> Loop:
@@ -449,6 +473,8 @@ def _write_loop(path: Path, sample_rate: int, out: BinaryIO, crossfade_s: float 
         folded = head * np.sin(0.5 * np.pi * u)[:, None] + tail * np.cos(0.5 * np.pi * u)[:, None]
         out.seek(LOOP_HEADER_BYTES)
         out.write(_to_int16(folded).tobytes())
+        out.flush()
+    _level_loop_file(out.fileno(), total - fade, sample_rate)
     # The header goes in last: a file cut short by a crash or a full disk never passes for a loop.
     out.seek(0)
     out.write(LOOP_MAGIC + total.to_bytes(8, "little"))
@@ -457,6 +483,31 @@ def _write_loop(path: Path, sample_rate: int, out: BinaryIO, crossfade_s: float 
     out.seek(body)
     out.write(_loop_digest(out.fileno(), body))
     out.flush()
+
+
+def _level_loop_file(fd: int, frames: int, sample_rate: int) -> None:
+    """Level the `frames` played frames of a loop file in place (bed_level), a few seconds at a time."""
+    unit = np.float32(LOOP_UNIT)
+    chunk = int(round(HOP_S * sample_rate)) * 50
+
+    def pieces() -> Iterator[tuple[int, np.ndarray]]:
+        for start in range(0, frames, chunk):
+            count = min(chunk, frames - start)
+            data = os.pread(fd, count * 4, LOOP_HEADER_BYTES + start * 4)
+            yield start, np.frombuffer(data, dtype="<i2").reshape(-1, 2) * unit
+
+    peaks: list[np.ndarray] = []
+
+    def measured() -> Iterator[np.ndarray]:
+        for _, piece in pieces():
+            peaks.append(_hop_peaks(piece, sample_rate))
+            yield piece
+
+    hops = hop_energies_of_chunks(measured(), sample_rate, 2)
+    hop_gain = _guarded_gain(bed_level.gain_db(hops), np.concatenate(peaks) if peaks else np.zeros(0))
+    for start, piece in pieces():
+        gains = bed_level.gains_at(np.arange(start, start + len(piece)), hop_gain, sample_rate, frames)
+        os.pwrite(fd, _to_int16(piece * gains[:, None]).tobytes(), LOOP_HEADER_BYTES + start * 4)
 
 
 def decode_blocks(path: Path, sample_rate: int, block_frames: int = BLOCK_FRAMES) -> Iterator[np.ndarray]:
@@ -497,7 +548,7 @@ def loop_hops(path: Path, loop: Loop, sample_rate: int, cache_dir: Path | None, 
     hop = int(round(HOP_S * sample_rate))
     expected = -(-loop.frames // hop)
     crossfade_s = LOOP_CROSSFADE_S if fold else 0.0
-    file = cache_dir / "music" / f"{_track_key(path, sample_rate)}-loop{crossfade_s:g}.npy" if cache_dir is not None else None
+    file = cache_dir / "music" / f"{_track_key(path, sample_rate)}-loop{crossfade_s:g}-v{LOOP_VERSION}.npy" if cache_dir is not None else None
     if file is not None:
         try:
             hops = np.load(file, allow_pickle=False)
