@@ -14,8 +14,10 @@ RSS) is its own:
 
 and the clip cache's size per second of speech after the cold render.
 
-usage: python scripts/bench.py [--minutes 20] [--cues 120] [--out DIR] [--skip-naive] [--neural-engine piper]
-       [--neural-routine sculpt] [--skip-neural]
+usage: python scripts/bench.py [--minutes 20] [--cues 120] [--out DIR] [--skip-naive] [--engine pyttsx3]
+       [--neural-engine piper] [--neural-routine sculpt] [--skip-neural]
+--engine is the voice of the cold, warm, m4a and edit runs: the system voice by default, as the naive baseline's
+(the default engine, auto, picks a neural voice where one is installed; the neural row measures that).
 (the naive baseline needs ffmpeg for pydub's MP3 export: `pip install -e ".[bench]"` brings one)
 """
 
@@ -73,7 +75,7 @@ def _bundled_ffmpeg() -> str | None:
         return None
 
 
-def calibrate_hold(routine: Path, minutes: float, cues: int, cache: Path) -> float:
+def calibrate_hold(routine: Path, minutes: float, cues: int, cache: Path, engine: str | None = None) -> float:
     """Pick the hold time that makes the session `minutes` long (speech length comes from a real synthesis
     into a separate cache, so the measured cold run still starts empty)."""
     sys.path.insert(0, str(ROOT))
@@ -82,7 +84,7 @@ def calibrate_hold(routine: Path, minutes: float, cues: int, cache: Path) -> flo
 
     hold_s = 10.0
     make_routine(routine, hold_s, cues)
-    plan, _, _ = synthesize_plan(routine, cache=ClipCache(cache))
+    plan, _, _ = synthesize_plan(routine, cache=ClipCache(cache), engine=engine)
     hold_s = max(1.0, hold_s + (minutes * 60 - plan.duration_s) / cues)
     make_routine(routine, hold_s, cues)
     shutil.rmtree(cache, ignore_errors=True)
@@ -151,6 +153,7 @@ def main() -> None:
     parser.add_argument("--cues", type=int, default=120)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument("--engine", default="pyttsx3", help="the voice of the cold, warm, m4a and edit runs")
     parser.add_argument("--neural-engine", default="piper")
     parser.add_argument("--neural-routine", default="sculpt", help="a built-in routine or a routine file")
     parser.add_argument("--skip-neural", action="store_true")
@@ -162,17 +165,17 @@ def main() -> None:
     shutil.rmtree(cache, ignore_errors=True)
     env = {**os.environ, "VOICEGUIDE_CACHE_DIR": str(cache)}
     routine = work / "bench.yaml"
-    hold_s = calibrate_hold(routine, args.minutes, args.cues, work / "calibration-cache")
+    hold_s = calibrate_hold(routine, args.minutes, args.cues, work / "calibration-cache", args.engine)
 
     rows = {}
-    rows["cold"] = run_measured(render_code(routine, work / "cold.mp3"), env)
+    rows["cold"] = run_measured(render_code(routine, work / "cold.mp3", args.engine), env)
     cache_bytes = clip_bytes(cache)
-    rows["warm"] = run_measured(render_code(routine, work / "warm.mp3"), env)
-    rows["m4a"] = run_measured(render_code(routine, work / "warm.m4a"), env)
+    rows["warm"] = run_measured(render_code(routine, work / "warm.mp3", args.engine), env)
+    rows["m4a"] = run_measured(render_code(routine, work / "warm.m4a", args.engine), env)
     edited = work / "bench-edited.yaml"
     make_routine(edited, hold_s, args.cues, text_tag=" again")
-    rows["edit"] = run_measured(render_code(edited, work / "edit.mp3"), env)
-    run_measured(render_code(routine, work / "session.wav"), env)
+    rows["edit"] = run_measured(render_code(edited, work / "edit.mp3", args.engine), env)
+    run_measured(render_code(routine, work / "session.wav", args.engine), env)
     rows["floor"] = run_measured(FLOOR.format(wav=str(work / "session.wav"), mp3=str(work / "floor.mp3")), env)
     rows["floor"]["wall_s"] = rows["floor"]["encode_s"]
 
@@ -212,8 +215,8 @@ def main() -> None:
         rows["naive"] = None
 
     floor = rows["floor"]["wall_s"]
-    print(f"\nsession {rows['cold']['duration_s'] / 60:.1f} min, {rows['cold']['cues']} spoken cues, 128 kbit/s stereo; "
-          f"{os.cpu_count()} cores\n")
+    print(f"\nsession {rows['cold']['duration_s'] / 60:.1f} min, {rows['cold']['cues']} spoken cues, 128 kbit/s stereo, "
+          f"voice {args.engine}; {os.cpu_count()} cores\n")
     print(f"{'run':<10}{'wall s':>9}{'x floor':>9}{'peak RSS MB':>13}{'workers MB':>12}  notes")
     for name in ("floor", "cold", "warm", "m4a", "edit", "synthesis", "neural", "naive"):
         row = rows[name]
