@@ -9,6 +9,7 @@ import sys
 import threading
 import xml.etree.ElementTree as ET
 
+import numpy as np
 import pytest
 
 pytest.importorskip("starlette")
@@ -345,3 +346,43 @@ def test_a_port_in_use_is_a_clear_refusal(tmp_path):
                                 capture_output=True, text=True, env=env, timeout=60)
     assert result.returncode == 2 and result.stdout == ""
     assert f"port {port} is in use" in result.stderr and "--port" in result.stderr and "Traceback" not in result.stderr
+
+
+SIDED_ROUTINE = """\
+title: Sided
+music: none
+lead_in: 1s
+sections:
+  - title: Neck
+    steps:
+      - say: Stroke down the side of your neck.
+        hold: 4s
+        sides: [left, right]
+"""
+
+
+def _leaning_blocks(path) -> list[str]:
+    """For each 100 ms block where the channels differ by more than 1 dB, which one is louder, in time order."""
+    data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    hop = rate // 10
+    blocks = data[: len(data) // hop * hop].reshape(-1, hop, 2)
+    level = 10 * np.log10(np.mean(blocks**2, axis=1) + 1e-12)
+    return ["left" if left > right else "right" for left, right in level if abs(left - right) > 1.0]
+
+
+def test_pan_is_a_form_choice_and_turns_the_lean_off(client, folders):
+    fields = {f["key"]: f for f in client.get("/api/form").json()["fields"]}
+    assert fields["pan"]["choices"] == ["on", "off"] and fields["pan"]["in_routine"]
+    leaning = {}
+    for choice in ("on", "off"):
+        job = client.post("/api/render", json={"yaml": SIDED_ROUTINE, "name": f"sided-{choice}",
+                                               "settings": {"engine": "fake", "format": "wav", "pan": choice}})
+        assert job.status_code == 202, job.text
+        done = _events(client, job.json()["id"])[-1]
+        assert done["state"] == "done", done
+        leaning[choice] = _leaning_blocks(folders.sessions / done["session"]["name"])
+    # On: "Left side first." leans left, "Now the right side." right. Off: every block centred.
+    assert leaning["on"] and leaning["on"][0] == "left" and leaning["on"][-1] == "right"
+    assert leaning["off"] == []
+    bad = client.post("/api/plan", json={"yaml": SIDED_ROUTINE, "settings": {"engine": "fake", "pan": "sideways"}})
+    assert bad.status_code == 400 and "pan 'sideways' is not one of: on, off" in bad.json()["error"]

@@ -38,7 +38,9 @@ _NAME = re.compile(r"[^\W][\w-]{0,63}")
 _SESSION_NAME = re.compile(r"[^\W][\w.-]{0,150}")
 # The form's fields, in the order the page shows them: knobs of the settings table, and the output format.
 FORM_KEYS = ("voice", "engine", "preset", "rate_wpm", "volume", "pace", "length", "music", "music_volume_db", "chimes",
-             "loudness_lufs", "bitrate_kbps", "chapters")
+             "pan", "loudness_lufs", "bitrate_kbps", "chapters")
+# A yes/no knob is a choice on the page (left empty: as the routine says).
+_BOOL_CHOICES = {"on": True, "off": False}
 
 
 class StudioError(UsageError):
@@ -221,6 +223,8 @@ def form_description() -> dict:
         choices = [str(c) for c in knob.choice_list()]
         if key == "music":
             choices = [*builtin_tracks(), "none"]
+        if knob.kind == "bool":
+            choices = list(_BOOL_CHOICES)
         default = knob.default_value()
         fields.append({
             "key": key, "kind": "choice" if choices else knob.kind, "choices": choices,
@@ -286,6 +290,13 @@ def form_values(settings: Any) -> FormValues:
                 choices = [s.lstrip(".") for s in FORMATS]
             if choices and key != "engine" and value not in choices:
                 raise StudioError(f"{key} '{value[:40]}' is not one of: {', '.join(choices)}")
+        elif knob is not None and knob.kind == "bool":
+            if isinstance(value, bool):
+                pass
+            elif isinstance(value, str) and value in _BOOL_CHOICES:
+                value = _BOOL_CHOICES[value]
+            else:
+                raise StudioError(f"{key} '{str(value)[:40]}' is not one of: {', '.join(_BOOL_CHOICES)}")
         elif key == "length":
             try:
                 value = parse_duration(value)
@@ -293,7 +304,7 @@ def form_values(settings: Any) -> FormValues:
                 raise StudioError(f"length: {exc}") from None
         else:
             value = _number(key, value)
-        if key in ("voice", "engine", "preset", "chimes", "pace", "rate_wpm", "volume"):
+        if key in ("voice", "engine", "preset", "chimes", "pace", "rate_wpm", "volume", "pan"):
             session[key] = value
         elif key == "length":
             session["length_s"] = value

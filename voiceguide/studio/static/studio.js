@@ -93,6 +93,7 @@ async function saveRoutine() {
 const LABELS = {
   voice: "Voice", engine: "Engine", preset: "Preset", rate_wpm: "Rate (words/min)", volume: "Voice volume",
   pace: "Pace", length: "Target length", music: "Music", music_volume_db: "Music level (dB)", chimes: "Chimes",
+  pan: "Lean toward the side worked",
   loudness_lufs: "Loudness (LUFS)", bitrate_kbps: "Bitrate (kbit/s)", chapters: "Chapters", format: "Format",
 };
 
