@@ -43,6 +43,10 @@ def test_voices_by_name_short_name_or_language():
     assert resolve_voice("ja", "en") == DEFAULT_VOICE["ja"]
     with pytest.raises(UnknownVoiceError, match="did you mean 'kumo'"):
         resolve_voice("kumu", "ko")
+    # A language tag with a region picks the language's voice; a typo that only starts like one is refused.
+    assert resolve_voice("en-GB", "ko") == DEFAULT_VOICE["en"]
+    with pytest.raises(UnknownVoiceError, match="unknown Kokoro voice 'en-uss'"):
+        resolve_voice("en-uss", "en")
     with pytest.raises(UsageError, match="Korean, Japanese and English, not 'de'"):
         resolve_voice(None, "de")
 

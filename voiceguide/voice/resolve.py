@@ -75,6 +75,12 @@ def _by_base_language(base: str, voices: Sequence[VoiceInfo]) -> VoiceInfo | Non
 _REGIONAL = re.compile(r"[a-z]{2,3}(?:(?:-[a-z]{4})?-(?:[a-z]{2}|[0-9]{3}))?")
 
 
+def is_language_tag(text: str) -> bool:
+    """A language or language-region tag (`en`, `en-GB`, `zh-Hant-TW`), not a typo that merely starts like one
+    (`en-uss`)."""
+    return _REGIONAL.fullmatch(normal(text)) is not None
+
+
 def resolve_language(language: str, voices: Sequence[VoiceInfo], fallback: bool = True) -> VoiceInfo | None:
     """The voice for a language tag (steps 2 to 5 above), or None when no voice speaks it.
 

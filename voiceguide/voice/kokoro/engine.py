@@ -88,7 +88,7 @@ def resolve_voice(voice: str | None, language: str) -> str:
     for name, (short, _) in VOICE_NAMES.items():
         if wanted in (resolve.normal(name), short):
             return name
-    if primary(wanted) in LANGUAGES:
+    if resolve.is_language_tag(wanted) and primary(wanted) in LANGUAGES:
         return DEFAULT_VOICE[primary(wanted)]
     infos = voice_infos()
     close = resolve.close_matches(voice, infos, extra=[short for short, _ in VOICE_NAMES.values()])
