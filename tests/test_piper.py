@@ -213,3 +213,28 @@ def test_a_model_path_in_a_routine_is_relative_to_the_routine(tmp_path, monkeypa
     routine.write_text(routine.read_text(encoding="utf-8").replace("voices/calm.onnx", "joe"), encoding="utf-8")
     assert load_routine(routine).voice.name == "joe"
 
+
+
+@pytest.mark.parametrize("engine", ["piper", "kokoro"])
+def test_a_neural_voice_leaves_nothing_in_the_users_temporary_folder(engine, tmp_path):
+    """onnxruntime writes a '.ses' file into $TMPDIR when it is imported: the workers get a folder of their own."""
+    import os
+    import subprocess
+    import sys
+
+    if engine == "kokoro":
+        pytest.importorskip("onnxruntime")
+        from voiceguide.voice.kokoro.model import require_kokoro
+
+        try:
+            require_kokoro()
+        except Exception:  # noqa: BLE001 - not installed: nothing to check
+            pytest.skip("the kokoro extra is not installed")
+    user_tmp = tmp_path / "tmp"
+    user_tmp.mkdir()
+    env = dict(os.environ, TMPDIR=str(user_tmp), VOICEGUIDE_CACHE_DIR=str(tmp_path / "cache"))
+    done = subprocess.run([sys.executable, "-m", "voiceguide", "say", "Breathe out slowly.", "-o", str(tmp_path / "s.wav"),
+                           "--engine", engine], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert soundfile.info(str(tmp_path / "s.wav")).duration > 0.5
+    assert list(user_tmp.iterdir()) == []

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import queue
+import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -28,14 +30,23 @@ class Worker:
     """
 
     def __init__(self, command: list[str], replies: queue.Queue):
+        # A temporary folder of its own, removed with it: onnxruntime's telemetry writes a '.ses' file into
+        # $TMPDIR when it is imported (Piper, Kokoro), which would otherwise be left in the user's.
+        try:
+            self._tmp: str | None = tempfile.mkdtemp(prefix="voiceguide-worker-")
+        except OSError:
+            self._tmp = None
+        env = dict(os.environ, TMPDIR=self._tmp) if self._tmp else None
         try:
             self.process = subprocess.Popen(
                 list(command),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
+                env=env,
             )
         except OSError as exc:
+            self._remove_tmp()
             raise EngineError(f"the text-to-speech worker could not be started: {exc.strerror or exc}") from None
         self.channel = Channel(self.process.stdout, self.process.stdin)
         self.replies = replies
@@ -78,6 +89,13 @@ class Worker:
                 stream.close()
             except OSError:
                 pass
+        if self.process.poll() is not None:
+            self._remove_tmp()
+
+    def _remove_tmp(self) -> None:
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
 
     def stop(self) -> None:
         self.send(None)
