@@ -152,11 +152,26 @@ def _processed_path(source: Path, sample_rate: int, preset: str) -> Path:
 
 
 def _read_small(processed: Path) -> dict[str, np.ndarray] | None:
+    """A clip's measurements, verified; remembered by the file's identity on disk, since a render reads them
+    when it lays out the session, again when it levels it and again for every play of the clip."""
+    try:
+        info = processed.stat()
+    except OSError:
+        return None
+    return _read_small_once(str(processed), info.st_ino, info.st_size, info.st_mtime_ns)
+
+
+@lru_cache(maxsize=256)
+def _read_small_once(processed: str, _ino: int, _size: int, _mtime_ns: int) -> dict[str, np.ndarray] | None:
     try:
         with np.load(processed) as stored:
-            return _verified(stored, _SMALL, "small_digest")
+            arrays = _verified(stored, _SMALL, "small_digest")
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None
+    if arrays is not None:
+        for array in arrays.values():
+            array.setflags(write=False)  # shared by every reader
+    return arrays
 
 
 class _RecentClips:
