@@ -22,7 +22,28 @@ CODEC = "aac"
 # vs 11.7 s on a loaded 2-core machine), which made an .m4a render 3.8x slower than the same .mp3. ffmpeg's AAC
 # maintainer made it the default in 2018 because twoloop "at higher bitrates sounds worse than the fast coder ...
 # and needs quite a lot more CPU" (ffmpeg commit fcb681ac); our bitrates are 96 to 320 kbit/s.
-CODER_OPTIONS = {"aac_coder": "fast"}
+# Temporal noise shaping and perceptual noise substitution off: together 8-14 % less encoding, and the decoded
+# error against the mix the same or lower in every band (measured on four routines at 96 to 320 kbit/s; the
+# error before chime onsets, where TNS would matter, unchanged at -81 dBFS). Intensity stereo stays on: without
+# it the bits went to the noisy music's highs and soothe's error below 2 kHz rose 3 dB, past the MP3's.
+CODER_OPTIONS = {"aac_coder": "fast", "aac_tns": "0", "aac_pns": "0"}
+# The AAC encoder takes float samples, and ffmpeg's rate control re-encodes each frame that comes out well
+# under its share of the bitrate (up to five times, aacenc.c). The float mix leaves many such frames (pads and
+# speech with little above 10 kHz: 106 kbit/s written of 128); the same mix on the 16-bit grid, which LAME,
+# WAV and FLAC get, fills the frames at the first try: measured on 120 s of a session, 1.42 s of encoding
+# became 0.86 s, and the error against the float mix stays 7 dB below the MP3's (SNR 41.3 dB vs 34.0 dB).
+PCM_STEPS = np.float32(32767.0)
+
+
+def aac_planar(block: np.ndarray) -> np.ndarray:
+    """(samples, channels) float -> (channels, samples) float32 on the 16-bit grid: planar float is what the
+    encoder takes, so PyAV does no format conversion, only re-framing to 1024."""
+    block = np.asarray(block, dtype=np.float32)
+    planar = np.empty((block.shape[1], block.shape[0]), dtype=np.float32)
+    np.multiply(block.T, PCM_STEPS, out=planar)
+    np.rint(planar, out=planar)
+    planar *= np.float32(1.0) / PCM_STEPS
+    return planar
 
 
 def _movie_options(sample_rate: int) -> dict[str, str]:
@@ -60,9 +81,7 @@ class M4aEncoder(Encoder):
 
         if not len(block):
             return
-        # Planar float is what the AAC encoder takes, so PyAV does no format conversion, only re-framing to 1024.
-        planar = np.ascontiguousarray(np.asarray(block, dtype=np.float32).T)
-        frame = av.AudioFrame.from_ndarray(planar, format="fltp", layout=self._layout)
+        frame = av.AudioFrame.from_ndarray(aac_planar(block), format="fltp", layout=self._layout)
         frame.sample_rate = self._rate
         frame.pts = self._pts
         self._pts += len(block)

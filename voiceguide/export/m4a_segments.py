@@ -137,6 +137,8 @@ def encode_segment(
     """Packets of one segment, keyed by session frame (pts // 1024 + 1: the priming packet is frame 0)."""
     import av
 
+    from .m4a import aac_planar
+
     ctx = new_encoder(sample_rate, channels, bitrate_kbps)
     layout = ctx.layout.name
     packets: dict[int, Packet] = {}
@@ -147,8 +149,7 @@ def encode_segment(
 
     for start in range(segment.input_start, segment.input_stop, block_frames):
         stop = min(start + block_frames, segment.input_stop)
-        block = np.asarray(render_block(start, stop), dtype=np.float32)
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(block.T), format="fltp", layout=layout)
+        frame = av.AudioFrame.from_ndarray(aac_planar(render_block(start, stop)), format="fltp", layout=layout)
         frame.sample_rate = sample_rate
         frame.pts = start  # session time: packets come out on the whole-session encoder's timestamps
         keep(ctx.encode(frame))
