@@ -9,13 +9,11 @@ from typing import Callable, Iterable
 from ..errors import UsageError
 from .encoders import DEFAULT_BITRATE_KBPS, Encoder, Mp3Encoder, OpusEncoder, SoundfileEncoder, vorbis_compression_level
 from .mp3_segments import write_mp3
+from .segments import SessionWriter
 from .tags import write_mp3_tags, write_mp4_tags, write_vorbis_tags
 
 # A tag writer: (path, plan, meta, chapters mode or None) -> None (export.tags).
 TagWriter = Callable[..., None]
-# A session writer renders and encodes the whole session itself (MP3 and AAC: segments on every core, joined
-# gaplessly): (path, make_renderer, total_frames, sample_rate, channels, bitrate_kbps, block_frames, on_block).
-SessionWriter = Callable[..., object]
 
 
 def _m4a_encoder(*args, **kwargs) -> Encoder:

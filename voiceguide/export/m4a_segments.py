@@ -26,23 +26,24 @@ import os
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from .segments import MIN_SEGMENT_S, SEGMENT_S, Framing, Segment, new_in_share, segment_shares
+from .segments import plan_segments as plan_framed
+
 SAMPLES_PER_FRAME = 1024
 # Frames an encoder runs before its frames are used: its rate control and transient detection have settled
 # (0.74 s at 44.1 kHz).
 WARMUP_FRAMES = 32
-# Where to look for a frame where both encoders chose long windows (usually the first one).
+# Where to look for a frame where both encoders chose the same window (usually the first one).
 SEARCH_FRAMES = 64
 # The encoder's last frames depend on where its input ends (look-ahead, flush).
 TAIL_FRAMES = 8
-SEGMENT_S = 90.0
-MIN_SEGMENT_S = 20.0
+FRAMING = Framing(SAMPLES_PER_FRAME, WARMUP_FRAMES, SEARCH_FRAMES, TAIL_FRAMES)
 # AAC raw data block elements and window sequences (ISO/IEC 14496-3, 4.4.2).
 _SCE, _CPE = 0, 1
 
@@ -51,27 +52,9 @@ class JoinError(RuntimeError):
     """No frame in the search window allows a clean join (the caller falls back to one encoder)."""
 
 
-@dataclass(frozen=True)
-class Segment:
-    first_frame: int  # the session frame of this encoder's first input sample
-    join_from: int  # the earliest frame at which this segment may take over from the previous one
-    input_start: int  # samples
-    input_stop: int
-
-
-def plan_segments(total_samples: int, sample_rate: int, segment_s: float = SEGMENT_S) -> list[Segment]:
-    total_frames = -(-total_samples // SAMPLES_PER_FRAME)
-    per_segment = max(int(segment_s * sample_rate), int(MIN_SEGMENT_S * sample_rate)) // SAMPLES_PER_FRAME
-    count = max(1, round(total_frames / per_segment))
-    if count == 1 or total_frames < 2 * (WARMUP_FRAMES + SEARCH_FRAMES + TAIL_FRAMES):
-        return [Segment(0, 0, 0, total_samples)]
-    bounds = [round(i * total_frames / count) for i in range(count + 1)]
-    segments = []
-    for i in range(count):
-        first = 0 if i == 0 else bounds[i] - WARMUP_FRAMES
-        stop = total_samples if i == count - 1 else min(total_samples, (bounds[i + 1] + SEARCH_FRAMES + TAIL_FRAMES) * SAMPLES_PER_FRAME)
-        segments.append(Segment(first, bounds[i], first * SAMPLES_PER_FRAME, stop))
-    return segments
+def plan_segments(total_samples: int, sample_rate: int, segment_s: float | None = None) -> list[Segment]:
+    # The lengths are read here at each call, so a test can make this format's segments short.
+    return plan_framed(total_samples, sample_rate, FRAMING, segment_s or SEGMENT_S, MIN_SEGMENT_S)
 
 
 def window_of(frame: bytes) -> tuple[int, int] | None:
@@ -205,7 +188,7 @@ def _work(index: int) -> dict[int, Packet]:
     done, share = job["done"], job["shares"][index]
 
     def counted(start: int, stop: int) -> None:
-        new = max(0, min(stop, share[1]) - max(start, share[0]))
+        new = new_in_share(share, start, stop)
         if new:
             with done.get_lock():
                 done.value += new
@@ -231,15 +214,12 @@ def write_m4a(
 ) -> list[int]:
     """Write an .m4a of samples [0, total_samples) that `make_renderer()` produces; return the join frames.
     `on_block` is told how many new session samples were encoded (each once), and may raise to cancel."""
-    segments = plan_segments(total_samples, sample_rate, segment_s or SEGMENT_S)
+    segments = plan_segments(total_samples, sample_rate, segment_s)
     workers = max(1, min(workers or os.cpu_count() or 1, len(segments)))
     if workers == 1 or not can_fork():
         segments = [Segment(0, 0, 0, total_samples)]
 
-    shares = [
-        (seg.join_from * SAMPLES_PER_FRAME, nxt.join_from * SAMPLES_PER_FRAME if nxt else total_samples)
-        for seg, nxt in zip(segments, [*segments[1:], None])
-    ]
+    shares = segment_shares(segments, FRAMING, total_samples)
     if len(segments) == 1:
         def counted(start: int, stop: int) -> None:
             if on_block:

@@ -24,13 +24,14 @@ from __future__ import annotations
 import os
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable
 
 import numpy as np
 
 from . import lametag
+from .segments import MIN_SEGMENT_S, SEGMENT_S, Framing, Segment, new_in_share, segment_shares
+from .segments import plan_segments as plan_framed
 
 SAMPLES_PER_FRAME = lametag.SAMPLES_PER_FRAME
 # Frames an encoder runs before its output is used: by 16 its reservoir and quality match a
@@ -40,10 +41,7 @@ WARMUP_FRAMES = 16
 SEARCH_FRAMES = 48
 # LAME's last frames depend on where its input ends (look-ahead, flush); measured: 2 differ.
 TAIL_FRAMES = 4
-# Long enough that the warm-up and search (~1.8 s of extra encoding) cost about 2 %, short enough that
-# two cores share a 20-minute session evenly.
-SEGMENT_S = 90.0
-MIN_SEGMENT_S = 20.0
+FRAMING = Framing(SAMPLES_PER_FRAME, WARMUP_FRAMES, SEARCH_FRAMES, TAIL_FRAMES)
 
 _BITRATES_KBPS = (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
 _RATES = (44100, 48000, 32000)
@@ -57,28 +55,9 @@ class Cancelled(Exception):
     pass
 
 
-@dataclass(frozen=True)
-class Segment:
-    first_frame: int  # the session's MP3 frame index of this encoder's first output frame
-    join_from: int  # the earliest frame at which this segment may take over from the previous one
-    input_start: int  # samples
-    input_stop: int
-
-
-def plan_segments(total_samples: int, sample_rate: int, segment_s: float = SEGMENT_S) -> list[Segment]:
-    total_frames = -(-total_samples // SAMPLES_PER_FRAME)
-    per_segment = max(int(segment_s * sample_rate) // SAMPLES_PER_FRAME, int(MIN_SEGMENT_S * sample_rate) // SAMPLES_PER_FRAME)
-    count = max(1, round(total_frames / per_segment))
-    if count == 1 or total_frames < 2 * (WARMUP_FRAMES + SEARCH_FRAMES + TAIL_FRAMES):
-        return [Segment(0, 0, 0, total_samples)]
-    bounds = [round(i * total_frames / count) for i in range(count + 1)]
-    segments = []
-    for i in range(count):
-        first = 0 if i == 0 else bounds[i] - WARMUP_FRAMES
-        # Each encoder runs on past the next segment's search window, plus the frames its own end spoils.
-        stop = total_samples if i == count - 1 else min(total_samples, (bounds[i + 1] + SEARCH_FRAMES + TAIL_FRAMES) * SAMPLES_PER_FRAME)
-        segments.append(Segment(first, bounds[i], first * SAMPLES_PER_FRAME, stop))
-    return segments
+def plan_segments(total_samples: int, sample_rate: int, segment_s: float | None = None) -> list[Segment]:
+    # The lengths are read here at each call, so a test can make this format's segments short.
+    return plan_framed(total_samples, sample_rate, FRAMING, segment_s or SEGMENT_S, MIN_SEGMENT_S)
 
 
 # --- frames ---------------------------------------------------------------------------------------------
@@ -252,19 +231,16 @@ def write_mp3(
     told how many of a block's frames were new to the session (warm-up is not counted twice)."""
     from .encoders import lame_pcm, new_lame
 
-    segments = plan_segments(total_samples, sample_rate, segment_s or SEGMENT_S)
+    segments = plan_segments(total_samples, sample_rate, segment_s)
     progress_lock = threading.Lock()
     reported = [0]
     # Each session sample is reported once, by the segment whose share it is.
-    shares = {
-        seg: (seg.join_from * SAMPLES_PER_FRAME, nxt.join_from * SAMPLES_PER_FRAME if nxt else total_samples)
-        for seg, nxt in zip(segments, [*segments[1:], None])
-    }
+    shares = dict(zip(segments, segment_shares(segments, FRAMING, total_samples)))
 
     def encode_segment(segment: Segment, cancel: threading.Event) -> bytes:
         render_block = make_renderer()
         lame = new_lame(sample_rate, channels, bitrate_kbps)
-        share_start, share_stop = shares[segment]
+        share = shares[segment]
         out = bytearray()
         for start in range(segment.input_start, segment.input_stop, block_frames):
             if cancel.is_set():
@@ -272,7 +248,7 @@ def write_mp3(
             stop = min(start + block_frames, segment.input_stop)
             out += lame.encode(lame_pcm(render_block(start, stop)))
             if on_block:
-                new = max(0, min(stop, share_stop) - max(start, share_start))
+                new = new_in_share(share, start, stop)
                 with progress_lock:
                     reported[0] += new
                     on_block(new)
