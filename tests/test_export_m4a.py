@@ -277,3 +277,35 @@ def test_a_long_m4a_render_keeps_its_length_and_chapters(write_routine, fake_eng
     marks = MP4(str(out)).chapters
     assert [c.title for c in marks] == ["One", "Two"]
     assert marks[1].start == pytest.approx(next(c for c in chapters_for(plan, "sections") if c.title == "Two").start_s, abs=CHAPTER_TOLERANCE_S)
+
+
+def test_without_a_clean_join_one_encoder_writes_the_session_and_can_still_be_cancelled(tmp_path, monkeypatch):
+    """The fallback (never seen in practice, forced here) writes the whole session with one encoder; progress
+    still ends at the total, counted once, and on_block keeps being called so a render can be cancelled."""
+    from voiceguide.export import m4a_segments
+
+    if not m4a_segments.can_fork():
+        pytest.skip("segments need fork and no other threads")
+
+    def no_join(earlier, later, segment, search_frames=m4a_segments.SEARCH_FRAMES):
+        raise m4a_segments.JoinError("forced")
+
+    monkeypatch.setattr(m4a_segments, "find_join", no_join)
+    x = _music_like(45)
+    n = len(x)
+    counts: list[int] = []
+    joins = m4a_segments.write_m4a(tmp_path / "s.m4a", lambda: (lambda a, b: x[a:b]), n, SR, segment_s=20, workers=2, on_block=counts.append)
+    assert joins == [] and sum(counts) == n
+    decoded, edited = _decode_m4a(tmp_path / "s.m4a")
+    m4a_segments.write_m4a(tmp_path / "one.m4a", lambda: (lambda a, b: x[a:b]), n, SR, workers=1)
+    assert edited == n and np.array_equal(decoded, _decode_m4a(tmp_path / "one.m4a")[0])
+
+    calls = len(counts)
+
+    def cancel_in_fallback(frames: int) -> None:
+        if frames == 0:  # the segments are done: this is the one encoder
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        m4a_segments.write_m4a(tmp_path / "c.m4a", lambda: (lambda a, b: x[a:b]), n, SR, segment_s=20, workers=2, on_block=cancel_in_fallback)
+    assert calls > 2

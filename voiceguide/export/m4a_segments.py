@@ -252,7 +252,13 @@ def write_m4a(
     try:
         ordered, joins = join(segments, packets)
     except JoinError:
-        return write_m4a(path, make_renderer, total_samples, sample_rate, channels, bitrate_kbps, block_frames, None, workers=1)
+        # One encoder for the whole session: slower, never wrong. The segments have reported every sample, so
+        # it reports none again, but still calls on_block after each block, which is where a render is cancelled.
+        def again(_frames: int) -> None:
+            if on_block:
+                on_block(0)
+
+        return write_m4a(path, make_renderer, total_samples, sample_rate, channels, bitrate_kbps, block_frames, again, workers=1)
     mux(path, ordered, sample_rate, channels, bitrate_kbps)
     return joins
 
