@@ -264,7 +264,11 @@ def test_music_loop_energies_are_measured_once_and_survive_a_bad_cache(tmp_path)
     path = builtin_tracks()["warm-pad"].path
     loop = open_loop(path, 44100, tmp_path)
     fresh = loop_energies(loop, 44100)
-    assert np.array_equal(loop_hops(path, loop, 44100, tmp_path), fresh)
+    # Stored when the loop was made, from the levelling's own measurement: within 0.1 dB on every hop of
+    # measuring the levelled loop again, and within 0.01 dB as a whole.
+    made = loop_hops(path, loop, 44100, tmp_path)
+    assert np.max(np.abs(10 * np.log10(made / fresh))) < 0.1
+    assert abs(10 * np.log10(made.mean() / fresh.mean())) < 0.01
     [stored] = (tmp_path / "music").glob("*.npy")
     # Remembered: a second call reads the file (shown by planting a different but valid array in it).
     np.save(stored, fresh * 2)
