@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -200,6 +201,9 @@ def _render_leased(
     started: float,
 ) -> RenderResult:
     timings: dict[str, float] = {}
+    # The music's loop depends only on the routine: it is made (decoded, levelled, measured; once per track)
+    # while the voice is synthesised, not after.
+    music = _in_background(_prepare_music, resolved.routine.music.path, cache) if resolved.routine.music else None
     plan, clips, stats = synthesize_session(resolved, cache, progress, cancel)
     routine, options = resolved.routine.with_overrides(pace=plan.pace), resolved.options
     timings["voice"] = time.perf_counter() - started
@@ -218,16 +222,9 @@ def _render_leased(
         )
     fixed_mmap_threshold()
     # Streamed from a 16-bit file in the cache: memory does not depend on the music's length.
-    if plan.music is not None:
-        with cache.shared_lock():
-            cache.use([music_key(plan.music.path, SAMPLE_RATE)])
-        touch_music(cache.root, music_key(plan.music.path, SAMPLE_RATE))
-    fold = plan.music is not None and not is_circular(plan.music.path)
-    loop = open_loop(plan.music.path, SAMPLE_RATE, cache.root, fold) if plan.music is not None else None
-    mixer = Mixer(
-        plan, clips, loop, SAMPLE_RATE, loudness_lufs=loudness_lufs,
-        loop_hops=(lambda loop: loop_hops(plan.music.path, loop, SAMPLE_RATE, cache.root, fold)) if plan.music else None,
-    )
+    loop, hops = music() if music is not None else (None, None)
+    mixer = Mixer(plan, clips, loop, SAMPLE_RATE, loudness_lufs=loudness_lufs,
+                  loop_hops=(lambda _loop: hops) if loop is not None else None)
     written = 0
     written_chapters: tuple[Chapter, ...] = ()
 
@@ -265,6 +262,39 @@ def _render_leased(
             cancel.check()
     timings["total"] = time.perf_counter() - started
     return RenderResult(plan, output, stats.synthesized, stats.cached, timings, chapters=written_chapters)
+
+
+def _prepare_music(path: Path, cache: ClipCache):
+    """The music's loop, opened from the cache (made there the first time), and its hop energies."""
+    with cache.shared_lock():
+        cache.use([music_key(path, SAMPLE_RATE)])
+    touch_music(cache.root, music_key(path, SAMPLE_RATE))
+    fold = not is_circular(path)
+    loop = open_loop(path, SAMPLE_RATE, cache.root, fold)
+    return loop, loop_hops(path, loop, SAMPLE_RATE, cache.root, fold)
+
+
+def _in_background(fn, *args) -> Callable[[], object]:
+    """Start fn(*args) on a daemon thread (an interrupted command never waits for it); the returned function
+    waits for it and returns its result, or raises what it raised."""
+    box: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller, in its own thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True, name="voiceguide-music")
+    thread.start()
+
+    def result():
+        thread.join()
+        if "error" in box:
+            raise box["error"]  # type: ignore[misc]
+        return box["value"]
+
+    return result
 
 
 def _engine_name(engine: Engine | str | None, routine: Routine) -> str:
