@@ -16,6 +16,7 @@ from typing import Callable
 from .config import Config
 from .errors import Cancelled, UsageError, VoiceguideError  # noqa: F401 (Cancelled: re-exported)
 from . import __version__
+from .chimes import SETS as CHIME_SETS, chime
 from .export import atomic_output, check_output_path, encode_blocks, open_encoder
 from .export.captions import write_captions
 from .export.tags import Metadata, chapters_for, cover_png
@@ -27,7 +28,7 @@ from .loudness import loudness_from_hops
 from .mix import BLOCK_FRAMES, DEFAULT_LOUDNESS_LUFS, SAMPLE_RATE, Mixer, level_voice
 from .memory import fixed_mmap_threshold
 from .music import _track_key as music_key, loop_hops, open_loop
-from .plan import Chapter, Plan, build_plan, check_session_length, estimated_speech, fit_to_length, spoken_texts
+from .plan import CHIME_S, Chapter, Plan, build_plan, check_session_length, estimated_speech, fit_to_length, spoken_texts
 from .requests import (  # noqa: F401 (check_length_s, default_output...: part of this module's API before requests.py)
     PACE_AND_LENGTH, STEM_NAMES, Cancel, Output, ResolvedSession, Session, apply_overrides, check_length_s,
     check_stems_folder, default_output, output_of, refuse_shared_outputs, resolve_request, resolve_session, session_of,
@@ -201,9 +202,9 @@ def _render_leased(
     started: float,
 ) -> RenderResult:
     timings: dict[str, float] = {}
-    # The music's loop depends only on the routine: it is made (decoded, levelled, measured; once per track)
-    # while the voice is synthesised, not after.
-    music = _in_background(_prepare_music, resolved.routine.music.path, cache) if resolved.routine.music else None
+    # The music's loop and the chimes depend only on the routine: they are made (the loop decoded, levelled and
+    # measured once per track) while the voice is synthesised or looked up, not after.
+    sounds = _in_background(_prepare_sounds, resolved.routine, cache)
     plan, clips, stats = synthesize_session(resolved, cache, progress, cancel)
     routine, options = resolved.routine.with_overrides(pace=plan.pace), resolved.options
     timings["voice"] = time.perf_counter() - started
@@ -222,7 +223,7 @@ def _render_leased(
         )
     fixed_mmap_threshold()
     # Streamed from a 16-bit file in the cache: memory does not depend on the music's length.
-    loop, hops = music() if music is not None else (None, None)
+    loop, hops = sounds()
     mixer = Mixer(plan, clips, loop, SAMPLE_RATE, loudness_lufs=loudness_lufs,
                   loop_hops=(lambda _loop: hops) if loop is not None else None)
     written = 0
@@ -262,6 +263,14 @@ def _render_leased(
             cancel.check()
     timings["total"] = time.perf_counter() - started
     return RenderResult(plan, output, stats.synthesized, stats.cached, timings, chapters=written_chapters)
+
+
+def _prepare_sounds(routine: Routine, cache: ClipCache):
+    """The chimes of the routine's set made (they are remembered), and the music's loop with its hop energies."""
+    if routine.chimes in CHIME_SETS:
+        for kind in CHIME_S:
+            chime(kind, SAMPLE_RATE, routine.chimes)
+    return _prepare_music(routine.music.path, cache) if routine.music is not None else (None, None)
 
 
 def _prepare_music(path: Path, cache: ClipCache):
