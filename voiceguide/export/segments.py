@@ -7,10 +7,8 @@ its last frames depend on where its input ends.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable
 
-import numpy as np
 
 # Long enough that the warm-up and search (~2 s of extra encoding) cost about 2 %, short enough that two
 # cores share a 20-minute session evenly.
@@ -69,21 +67,9 @@ def new_in_share(share: tuple[int, int], start: int, stop: int) -> int:
     return max(0, min(stop, share[1]) - max(start, share[0]))
 
 
-class SessionWriter(Protocol):
-    """Renders and encodes a whole session itself (segments on every core, joined gaplessly) and returns the
-    frames where segments were joined. Each segment gets its own renderer from `make_renderer()`; `on_block`
-    is told how many new session samples were encoded (each once), and may raise to cancel."""
-
-    def __call__(
-        self,
-        path: Path,
-        make_renderer: Callable[[], Callable[[int, int], np.ndarray]],
-        total_samples: int,
-        sample_rate: int,
-        channels: int = 2,
-        bitrate_kbps: int = 128,
-        block_frames: int = 4096,
-        on_block: Callable[[int], None] | None = None,
-        workers: int | None = None,
-        segment_s: float | None = None,
-    ) -> list[int]: ...
+# A format's session writer (mp3_segments.write_mp3, m4a_segments.write_m4a, which share their parameters):
+# it renders and encodes a whole session itself (segments on every core, joined gaplessly) and returns the
+# frames where segments were joined. Called as writer(path, make_renderer, total_samples, sample_rate,
+# channels, bitrate_kbps, block_frames, on_block): each segment gets its own renderer from `make_renderer()`;
+# `on_block` is told how many new session samples were encoded (each once), and may raise to cancel.
+SessionWriter = Callable[..., list[int]]
