@@ -6,7 +6,7 @@ from __future__ import annotations
 import bisect
 import copy
 from dataclasses import dataclass
-from typing import Callable, Iterator, Mapping, Protocol
+from typing import Iterator, Mapping, Protocol
 
 import numpy as np
 
@@ -132,11 +132,11 @@ class Mixer:
         music: np.ndarray | Loop | None = None,
         sample_rate: int = SAMPLE_RATE,
         loudness_lufs: float = DEFAULT_LOUDNESS_LUFS,
-        loop_hops: Callable[[Loop], np.ndarray] | None = None,
+        music_hops: np.ndarray | None = None,
     ):
         """`music` is a Loop (render streams it from the cache) or a float32 stereo track, taken over and
-        folded in place; `loop_hops(loop)` gives the loop's 100 ms K-weighted energies, from which its
-        loudness follows too (render caches them per file)."""
+        folded in place; `music_hops` are the loop's 100 ms K-weighted energies, from which its loudness
+        follows too, where already known (render caches them per file); else they are measured."""
         self.plan = plan
         self.sample_rate = sample_rate
         self.total_frames = frames(plan.duration_s, sample_rate)
@@ -165,9 +165,9 @@ class Mixer:
         self.loop: Loop | None = None
         if music is not None and plan.music is not None:
             self.loop = music if isinstance(music, Loop) else loop_from_samples(music, sample_rate)
-        self._set_levels(loudness_lufs, loop_hops)
+        self._set_levels(loudness_lufs, music_hops)
 
-    def _set_levels(self, target_lufs: float, loop_hops: Callable[[Loop], np.ndarray] | None) -> None:
+    def _set_levels(self, target_lufs: float, music_hops: np.ndarray | None) -> None:
         """Level every source once, before mixing: the narration to the target, the music volume_db from it
         (the loop's own loudness, before ducking), the chimes CHIME_UNDER_SPEECH_LU under it. The session
         is predicted by summing each source's 100 ms K-weighted energies on the session's hop grid
@@ -196,7 +196,7 @@ class Mixer:
         music = np.zeros(n_hops)
         music_lufs = None
         if self.loop is not None:
-            hops = loop_hops(self.loop) if loop_hops else loop_energies(self.loop, sr)
+            hops = music_hops if music_hops is not None else loop_energies(self.loop, sr)
             music_lufs = loudness_from_hops(hops, sr)  # the loop's loudness: what is heard
             starts = np.arange(n_hops) * hop
             music = hops[(starts % self.loop.frames) // hop] * self.music_gain_at((starts + hop / 2) / sr) ** 2

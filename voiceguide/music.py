@@ -496,7 +496,8 @@ def _level_loop_file(fd: int, frames: int, sample_rate: int) -> np.ndarray:
     gain: the gain moves slowly against a 100 ms hop, so this is within 0.003 dB of measuring the levelled
     loop again (0.1 dB on the worst hop of the built-in tracks), which would cost a second K-filter pass."""
     unit = np.float32(LOOP_UNIT)
-    chunk = int(round(HOP_S * sample_rate)) * 50
+    hop = int(round(HOP_S * sample_rate))
+    chunk = hop * 50
 
     def pieces() -> Iterator[tuple[int, np.ndarray]]:
         for start in range(0, frames, chunk):
@@ -513,7 +514,6 @@ def _level_loop_file(fd: int, frames: int, sample_rate: int) -> np.ndarray:
 
     hops = hop_energies_of_chunks(measured(), sample_rate, 2)
     hop_gain = _guarded_gain(bed_level.gain_db(hops), np.concatenate(peaks) if peaks else np.zeros(0))
-    hop = int(round(HOP_S * sample_rate))
     power: list[np.ndarray] = []
     for start, piece in pieces():
         gains = bed_level.gains_at(np.arange(start, start + len(piece)), hop_gain, sample_rate, frames)

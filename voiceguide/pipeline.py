@@ -224,8 +224,7 @@ def _render_leased(
     fixed_mmap_threshold()
     # Streamed from a 16-bit file in the cache: memory does not depend on the music's length.
     loop, hops = sounds()
-    mixer = Mixer(plan, clips, loop, SAMPLE_RATE, loudness_lufs=loudness_lufs,
-                  loop_hops=(lambda _loop: hops) if loop is not None else None)
+    mixer = Mixer(plan, clips, loop, SAMPLE_RATE, loudness_lufs=loudness_lufs, music_hops=hops)
     written = 0
     written_chapters: tuple[Chapter, ...] = ()
 
