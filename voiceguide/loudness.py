@@ -109,7 +109,12 @@ def true_peak(samples: np.ndarray) -> np.ndarray:
     n = len(samples)
     up = soxr.resample(np.asarray(samples, dtype=np.float32), 1, TRUE_PEAK_OVERSAMPLE, quality="HQ")
     up = np.concatenate([up, np.zeros(max(0, n * TRUE_PEAK_OVERSAMPLE - len(up)), dtype=up.dtype)])
-    peaks = np.abs(up[: n * TRUE_PEAK_OVERSAMPLE]).reshape(n, TRUE_PEAK_OVERSAMPLE).max(axis=1)
+    up = np.abs(up[: n * TRUE_PEAK_OVERSAMPLE])
+    # The highest of each sample's 4 phases, taken phase by phase: numpy's max along a short last axis
+    # (reshape(n, 4).max(axis=1)) costs 15x more and was most of a clip's measurement.
+    peaks = up[0::TRUE_PEAK_OVERSAMPLE].copy()
+    for phase in range(1, TRUE_PEAK_OVERSAMPLE):
+        np.maximum(peaks, up[phase::TRUE_PEAK_OVERSAMPLE], out=peaks)
     # The sample values themselves are part of the true-peak envelope.
     return np.maximum(peaks, np.abs(samples))
 
