@@ -32,17 +32,30 @@ _BELL = ((1.0, 1.0, 0.45), (2.0, 0.35, 0.3), (3.01, 0.18, 0.2), (4.17, 0.08, 0.1
 _WOOD = ((1.0, 1.0, 0.05), (2.57, 0.5, 0.03), (4.1, 0.2, 0.015))
 
 
+def _damped_sine(f: float, tau: float, phase: float, n: int, sr: int) -> np.ndarray:
+    """sin(2 pi f t + phase) * exp(-t / tau) for t = arange(n) / sr, as the imaginary part of one complex
+    exponential split into rows and columns (exp(s (kB + j)) = exp(s kB) exp(s j)): one complex product per
+    sample instead of a sine and an exponential, which made a bowl's ten-second ring cost 30 ms."""
+    if n == 0:
+        return np.zeros(0)
+    s = complex(-1.0 / tau, 2 * np.pi * f) / sr
+    cols = min(n, 1024)
+    rows = -(-n // cols)
+    z = np.exp(s * cols * np.arange(rows) + 1j * phase)[:, None] * np.exp(s * np.arange(cols))[None, :]
+    return z.imag.ravel()[:n]
+
+
 def _strike(f0: float, partials, length_s: float, sr: int, beat_hz: float = 0.0, attack_s: float = 0.004) -> np.ndarray:
-    t = np.arange(int(round(length_s * sr))) / sr
-    out = np.zeros_like(t)
+    n = int(round(length_s * sr))
+    out = np.zeros(n)
     for ratio, amp, tau in partials:
         f = f0 * ratio
-        tone = np.sin(2 * np.pi * f * t)
         if beat_hz:
             # A slightly detuned twin gives a singing bowl's slow beating.
-            tone = 0.5 * (tone + np.sin(2 * np.pi * (f + beat_hz * ratio) * t + 0.7))
-        out += amp * tone * np.exp(-t / tau)
-    attack = min(len(t), max(1, int(attack_s * sr)))
+            out += 0.5 * amp * (_damped_sine(f, tau, 0.0, n, sr) + _damped_sine(f + beat_hz * ratio, tau, 0.7, n, sr))
+        else:
+            out += amp * _damped_sine(f, tau, 0.0, n, sr)
+    attack = min(n, max(1, int(attack_s * sr)))
     out[:attack] *= np.linspace(0, 1, attack)
     return out
 
