@@ -202,28 +202,28 @@ def _render_leased(
     started: float,
 ) -> RenderResult:
     timings: dict[str, float] = {}
-    # The music's loop and the chimes depend only on the routine: they are made (the loop decoded, levelled and
-    # measured once per track) while the voice is synthesised or looked up, not after.
-    sounds = _in_background(_prepare_sounds, resolved.routine, cache)
+    # The music's loop, the chimes and the cover depend only on the routine: they are made (the loop decoded,
+    # levelled and measured once per track) while the voice is synthesised or looked up, not after.
+    wants_cover = out.format.tag_writer is not None and not out.cover_png
+    sounds = _in_background(_prepare_sounds, resolved.routine, cache, wants_cover)
     plan, clips, stats = synthesize_session(resolved, cache, progress, cancel)
     routine, options = resolved.routine.with_overrides(pace=plan.pace), resolved.options
     timings["voice"] = time.perf_counter() - started
     output, out_format, force, chapters, stems_dir = out.path, out.format, out.force, out.chapters, out.stems
     loudness_lufs, bitrate_kbps = out.loudness_lufs, out.bitrate_kbps
 
+    fixed_mmap_threshold()
+    # Streamed from a 16-bit file in the cache: memory does not depend on the music's length.
+    loop, hops, cover = sounds()
     meta = None
     if out_format.tag_writer is not None:
-        # Made before the music is decoded: the cover's image buffers then never add to the mix's peak memory.
         meta = Metadata(
             title=plan.title,
             artist=out.artist,
             year=datetime.date.today().year,
             comment=settings_comment(routine, options, loudness_lufs, _engine_name(resolved.engine, routine)),
-            cover_png=out.cover_png or cover_png(plan.title, " ".join(s.title for s in routine.sections)),
+            cover_png=out.cover_png or cover,
         )
-    fixed_mmap_threshold()
-    # Streamed from a 16-bit file in the cache: memory does not depend on the music's length.
-    loop, hops = sounds()
     mixer = Mixer(plan, clips, loop, SAMPLE_RATE, loudness_lufs=loudness_lufs, music_hops=hops)
     written = 0
     written_chapters: tuple[Chapter, ...] = ()
@@ -264,12 +264,17 @@ def _render_leased(
     return RenderResult(plan, output, stats.synthesized, stats.cached, timings, chapters=written_chapters)
 
 
-def _prepare_sounds(routine: Routine, cache: ClipCache):
-    """The chimes of the routine's set made (they are remembered), and the music's loop with its hop energies."""
+def _prepare_sounds(routine: Routine, cache: ClipCache, wants_cover: bool):
+    """The chimes of the routine's set made (they are remembered); the music's loop with its hop energies; and
+    the routine's own cover (PNG bytes) if wanted, else None. The cover's image buffers are freed before the
+    mix starts, so they never add to its peak memory."""
+    # The same every time for the same titles (plan.title is the routine's).
+    cover = cover_png(routine.title, " ".join(s.title for s in routine.sections)) if wants_cover else None
     if routine.chimes in CHIME_SETS:
         for kind in CHIME_S:
             chime(kind, SAMPLE_RATE, routine.chimes)
-    return _prepare_music(routine.music.path, cache) if routine.music is not None else (None, None)
+    loop, hops = _prepare_music(routine.music.path, cache) if routine.music is not None else (None, None)
+    return loop, hops, cover
 
 
 def _prepare_music(path: Path, cache: ClipCache):
