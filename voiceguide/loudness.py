@@ -108,15 +108,15 @@ def true_peak(samples: np.ndarray) -> np.ndarray:
     """Per-sample true-peak estimate (4x oversampled magnitude), for mono (n,) input."""
     n = len(samples)
     up = soxr.resample(np.asarray(samples, dtype=np.float32), 1, TRUE_PEAK_OVERSAMPLE, quality="HQ")
-    up = np.concatenate([up, np.zeros(max(0, n * TRUE_PEAK_OVERSAMPLE - len(up)), dtype=up.dtype)])
-    up = np.abs(up[: n * TRUE_PEAK_OVERSAMPLE])
-    # The highest of each sample's 4 phases, taken phase by phase: numpy's max along a short last axis
-    # (reshape(n, 4).max(axis=1)) costs 15x more and was most of a clip's measurement.
-    peaks = up[0::TRUE_PEAK_OVERSAMPLE].copy()
-    for phase in range(1, TRUE_PEAK_OVERSAMPLE):
-        np.maximum(peaks, up[phase::TRUE_PEAK_OVERSAMPLE], out=peaks)
-    # The sample values themselves are part of the true-peak envelope.
-    return np.maximum(peaks, np.abs(samples))
+    up = np.abs(up[: n * TRUE_PEAK_OVERSAMPLE], out=up[: n * TRUE_PEAK_OVERSAMPLE])
+    # The sample values themselves are part of the true-peak envelope; then the highest of each sample's
+    # phases, taken phase by phase, in place: numpy's max along a short last axis (reshape(n, 4).max(axis=1))
+    # costs 15x more, and every temporary the size of the oversampled clip is a fresh mapping to fault in.
+    peaks = np.abs(samples).astype(np.result_type(samples, np.float32))
+    for phase in range(TRUE_PEAK_OVERSAMPLE):
+        part = up[phase::TRUE_PEAK_OVERSAMPLE]
+        np.maximum(peaks[: len(part)], part, out=peaks[: len(part)])
+    return peaks
 
 
 def true_peak_db(samples: np.ndarray) -> float:
@@ -169,8 +169,23 @@ def clip_levels(samples: np.ndarray, peaks: np.ndarray, sample_rate: int) -> tup
     block its K-weighted energy and highest true peak, from which mix.limited_hops foresees what the
     limiter will take at any gain. One K-filter pass gives both."""
     hop, block = int(round(HOP_S * sample_rate)), limit_block_frames(sample_rate)
-    weighted = fir_filter(np.asarray(samples, dtype=np.float64), _k_filter(sample_rate))
-    pad = (-len(weighted)) % hop
-    power = np.concatenate([weighted * weighted * 2.0, np.zeros(pad)])
-    top = np.concatenate([np.asarray(peaks, dtype=np.float32), np.zeros(pad, np.float32)])
-    return power.reshape(-1, hop).sum(axis=1), power.reshape(-1, block).sum(axis=1), top.reshape(-1, block).max(axis=1)
+    power = fir_filter(np.asarray(samples, dtype=np.float64), _k_filter(sample_rate))
+    np.multiply(power, power, out=power)
+    power *= 2.0
+    top = np.asarray(peaks, dtype=np.float32)
+    # Whole hops and blocks as rows, the partial last one on its own (no padded copies of the clip); the
+    # blocks then fill whole hops, as the limiter's foresight (mix.limited_hops) reads them hop by hop.
+    hops = _per(power, hop, np.sum)
+    fill = len(hops) * (hop // block)
+    return hops, _padded(_per(power, block, np.sum), fill), _padded(_per(top, block, np.max), fill)
+
+
+def _padded(x: np.ndarray, length: int) -> np.ndarray:
+    return np.concatenate([x, np.zeros(length - len(x), x.dtype)]) if len(x) < length else x
+
+
+def _per(x: np.ndarray, size: int, reduce) -> np.ndarray:
+    """reduce() over each run of `size` values, the last run partial."""
+    whole = len(x) // size * size
+    out = reduce(x[:whole].reshape(-1, size), axis=1)
+    return np.append(out, reduce(x[whole:])) if whole < len(x) else out
