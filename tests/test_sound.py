@@ -361,6 +361,30 @@ def test_limiting_a_long_clip_in_pieces_gives_the_one_pass_samples(monkeypatch):
     assert true_peak_db(pieces) <= -1.0 + 0.05
 
 
+def test_limiting_with_block_peaks_keeps_the_ceiling_and_takes_no_less_than_sample_peaks(monkeypatch):
+    """The mix limits a clip from its ~1 ms blocks' peaks (kept with its measurements): never a peak over the
+    ceiling, never less reduction than per-sample limiting with each block's peak for its samples, and in
+    pieces the same samples as in one pass (to float rounding)."""
+    from voiceguide import loudness
+
+    rng = np.random.default_rng(6)
+    clip = (rng.standard_normal(300_017) * np.linspace(0.05, 0.8, 300_017)).astype(np.float32)
+    block = loudness.limit_block_frames(SR)
+    padded = np.concatenate([clip, np.zeros((-len(clip)) % block, np.float32)])
+    block_peaks = loudness.true_peak(padded).reshape(-1, block).max(axis=1)
+    by_blocks = limit(clip, SR, -1.0, peaks=block_peaks, block=block)
+    by_samples = limit(clip, SR, -1.0, peaks=np.repeat(block_peaks, block)[: len(clip)])
+    assert true_peak_db(by_blocks) <= -1.0 + 0.05
+    assert np.all(np.abs(by_blocks) <= np.abs(by_samples) + 1e-7) and not np.array_equal(by_blocks, by_samples)
+    # The extra reduction is a block's worth at most: under 0.2 dB of the clip's energy.
+    assert 10 * np.log10(np.sum(by_samples.astype(np.float64) ** 2) / np.sum(by_blocks.astype(np.float64) ** 2)) < 0.2
+    monkeypatch.setattr(loudness, "LIMIT_CHUNK_FRAMES", 10**9)
+    # In one pass: the same to float rounding (each piece's running mean sums from its own start).
+    assert np.max(np.abs(limit(clip, SR, -1.0, peaks=block_peaks, block=block) - by_blocks)) < 1e-6
+    quiet = clip * 0.05
+    assert np.array_equal(limit(quiet, SR, -1.0, peaks=block_peaks * 0.05, block=block), quiet)
+
+
 @pytest.mark.parametrize("how", ["routine", "cli"])
 def test_pan_false_or_no_pan_gives_identical_channels(how, write_routine, fake_engine, tmp_path):
     from .conftest import invoke

@@ -130,15 +130,19 @@ LIMIT_SMOOTH_S = 0.003
 
 
 def limit(
-    samples: np.ndarray, sample_rate: int, ceiling_db: float, smooth_s: float = LIMIT_SMOOTH_S, peaks: np.ndarray | None = None
+    samples: np.ndarray, sample_rate: int, ceiling_db: float, smooth_s: float = LIMIT_SMOOTH_S, peaks: np.ndarray | None = None,
+    block: int | None = None,
 ) -> np.ndarray:
     """A look-ahead peak limiter for one whole source: true peak stays at or below ceiling_db.
 
     The required gain is min-filtered over twice the smoothing window and then averaged over it, so the
     smoothed gain never exceeds what any sample in reach needs: no overshoot, no clicks. `peaks` are the
-    source's per-sample true peaks if already known (they cost more than the limiting itself).
+    source's per-sample true peaks if already known (they cost more than the limiting itself), or with
+    `block`, the highest true peak of each run of `block` samples from the first (see _limit_blocks).
     """
     ceiling = db_to_gain(ceiling_db)
+    if block is not None and peaks is not None:
+        return _limit_blocks(samples, sample_rate, ceiling, smooth_s, peaks, block)
     peaks = true_peak(samples) if peaks is None else peaks
     if peaks.max() <= ceiling:
         return samples
@@ -155,6 +159,30 @@ def limit(
         need = np.minimum(1.0, ceiling / np.maximum(peaks[a:b], 1e-12))
         gain = np.minimum(running_mean(running_min(need, 4 * half + 1), 2 * half + 1), need)
         out[start:stop] = samples[start:stop] * gain[start - a : stop - a]
+    return out
+
+
+def _limit_blocks(
+    samples: np.ndarray, sample_rate: int, ceiling: float, smooth_s: float, block_peaks: np.ndarray, block: int
+) -> np.ndarray:
+    """limit() with peaks known per block: the minimum is taken over whole blocks (a window rounded outward
+    to blocks, so never less gain reduction than limit() would make), on the blocks themselves rather than
+    on every sample, which was most of a warm render's limiting. Each sample's smoothed gain is a mean of
+    minima whose windows all reach its own block, so it never exceeds what that block needs."""
+    if len(block_peaks) == 0 or block_peaks.max() <= ceiling:
+        return samples
+    half = max(1, int(smooth_s * sample_rate))
+    need = np.minimum(1.0, ceiling / np.maximum(np.asarray(block_peaks, dtype=np.float64), 1e-12))
+    reach = -(-2 * half // block)
+    floor = running_min(need, 2 * reach + 1)
+    out = np.empty_like(samples)
+    n = len(samples)
+    for start in range(0, n, LIMIT_CHUNK_FRAMES):
+        stop = min(n, start + LIMIT_CHUNK_FRAMES)
+        a, b = max(0, start - half), min(n, stop + half)
+        first = a // block
+        per_sample = np.repeat(floor[first : -(-b // block)], block)[a - first * block : b - first * block]
+        out[start:stop] = samples[start:stop] * running_mean(per_sample, 2 * half + 1)[start - a : stop - a]
     return out
 
 

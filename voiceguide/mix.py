@@ -78,9 +78,11 @@ def frames(seconds: float, sample_rate: int = SAMPLE_RATE) -> int:
 def level_voice(clip: Clip, gain: float, sample_rate: int) -> np.ndarray:
     """A voice clip at its narration gain, limited as a whole clip to VOICE_CEILING_DBTP (deterministic, so
     the block size of the mix never matters); its cached true peaks spare the oversampling."""
-    raw, peaks = clip.load()
+    raw, block_peaks = clip.load()
     g = np.float32(gain)
-    return limit(raw * g, sample_rate, VOICE_CEILING_DBTP, peaks=None if peaks is None else peaks * g)
+    if block_peaks is None:
+        return limit(raw * g, sample_rate, VOICE_CEILING_DBTP)
+    return limit(raw * g, sample_rate, VOICE_CEILING_DBTP, peaks=block_peaks * g, block=limit_block_frames(sample_rate))
 
 
 def limited_hops(clip: Clip, gain: float, sample_rate: int, blocks: tuple[np.ndarray, np.ndarray]) -> np.ndarray:

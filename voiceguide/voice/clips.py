@@ -261,18 +261,18 @@ class ClipRef:
     def load(self) -> tuple[np.ndarray, np.ndarray | None]:
         """Samples, made from the (sealed) WAV and held to the length the plan was laid out with whatever
         happens, and a bound on their true peaks: each ~1 ms block's highest true peak (kept with the
-        measurements) stands for every sample of the block. The limiter then never lets a peak through
-        (it may take a little more, within a millisecond of a peak, than exact peaks would ask: inaudible)
-        and skips the 4x oversampling that cost more than making the clip (None when not known)."""
+        measurements; blocks of loudness.limit_block_frames samples from the first), which stands for every
+        sample of the block. The limiter then never lets a peak through (it may take a little more, within
+        a millisecond of a peak, than exact peaks would ask: inaudible) and skips the 4x oversampling that
+        cost more than making the clip (None when not known)."""
         samples = _recent.get(self.path, self.sample_rate, self.preset)
         if len(samples) != self.frames:
             samples = np.pad(samples[: self.frames], (0, max(0, self.frames - len(samples))))
         small = _read_small(_processed_path(self.path, self.sample_rate, self.preset))
         if small is None or int(small["frames"]) != self.frames:
             return samples, None
-        block = limit_block_frames(self.sample_rate)
-        peaks = np.repeat(small["block_peak"].astype(np.float32), block)[: self.frames]
-        return samples, (peaks if len(peaks) == self.frames else None)
+        block_peaks = small["block_peak"].astype(np.float32)
+        return samples, (block_peaks if len(block_peaks) * limit_block_frames(self.sample_rate) >= self.frames else None)
 
 
 @dataclass(frozen=True)
