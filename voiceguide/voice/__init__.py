@@ -7,12 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Callable, Iterator, Mapping
 
 from ..errors import EngineError, UsageError, did_you_mean
 from .base import DEFAULT_RATE_WPM, DEFAULT_VOLUME, Engine, VoiceInfo, VoiceOptions
-from .cache import ClipCache, clip_key
-from .clips import ClipRef, MemoryClip
 from .lexicon import respell
 from .registry import ENGINE_NAMES, ENGINES, Capabilities, EngineSpec, engine_names
 
@@ -35,6 +33,26 @@ __all__ = [
     "get_engine",
     "prepare_clips",
 ]
+
+
+if TYPE_CHECKING:
+    from .cache import ClipCache
+    from .clips import ClipRef
+
+# The clip cache and clips (numpy, soundfile, soxr) load on first use (PEP 562): a pyttsx3 worker process
+# imports this package, and starting one to list the voices is part of every render's serial time.
+_LAZY = {"ClipCache": "cache", "clip_key": "cache", "ClipRef": "clips", "MemoryClip": "clips"}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
 
 
 # auto (voice.auto): the best installed natural voice for the language, else the system voice (pyttsx3). Chosen
@@ -106,6 +124,8 @@ def prepare_clips(
     then the routine's `pronounce`, from options.pronounce unless `pronounce` is given); the clips stay keyed
     by the texts as written, which captions and cue sheets show.
     """
+    from .cache import clip_key
+
     if pronounce is None:
         pronounce = dict(options.pronounce)
     # Everything that changes the audio: the engine and its build, the voice it will really use (resolved
@@ -127,6 +147,8 @@ def prepare_clips(
 
 
 def _prepare(texts, keys, spoken, engine, options, cache, sample_rate, progress) -> tuple[dict[str, ClipRef], ClipStats]:
+    from .clips import ClipRef
+
     clips: dict[str, ClipRef] = {}
     stats = ClipStats()
     missing = []
