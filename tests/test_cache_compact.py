@@ -104,7 +104,7 @@ def _fill(cache_dir, names_and_ages, size=10_000):
     for name, age in names_and_ages:
         folder = cache_dir / name[:2]
         folder.mkdir(parents=True, exist_ok=True)
-        for suffix, part in ((".wav", size - 1000), (".plain.44100.v4.npz", 1000)):
+        for suffix, part in ((".wav", size - 1000), (".plain.44100.v5.meas", 1000)):
             path = folder / f"{name}{suffix}"
             path.write_bytes(b"x" * part)
             os.utime(path, (now - age, now - age))
@@ -121,7 +121,7 @@ def test_least_recently_used_entries_go_first(tmp_path):
     assert result.entries == 2 and result.total_bytes == 20_000
     left = {p.name.split(".")[0] for p in cache.root.glob("??/*")}
     assert left == {_key(2), _key(4)}  # the two used most recently
-    assert not list(cache.root.glob("??/*.npz")) or all(p.name.split(".")[0] in left for p in cache.root.glob("??/*.npz"))
+    assert not list(cache.root.glob("??/*.meas")) or all(p.name.split(".")[0] in left for p in cache.root.glob("??/*.meas"))
 
 
 def test_touching_an_entry_on_use_keeps_it(fake_engine, tmp_path):

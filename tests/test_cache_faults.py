@@ -18,6 +18,7 @@ import voiceguide
 from voiceguide import stale
 from voiceguide.voice import cache as cache_module
 from voiceguide.voice.cache import ClipCache, seal_wav, wav_is_sealed
+from voiceguide.voice.clips import small_arrays, small_bytes
 
 from .conftest import SMALL_ROUTINE, invoke, write_fake_speech
 
@@ -56,21 +57,27 @@ def test_a_wav_with_random_bytes_inside_is_synthesised_again(first_render, fake_
     assert np.array_equal(again, first)
 
 
-@pytest.mark.parametrize("damage", ["garbage-blocks", "huge-frames", "garbage-hops"])
+@pytest.mark.parametrize("damage", ["garbage-blocks", "huge-frames", "garbage-hops", "huge-frames-digested"])
 def test_a_processed_clip_with_altered_arrays_is_processed_again(damage, first_render, fake_engine, tmp_path):
     routine, cache_dir, first = first_render
-    for npz in cache_dir.rglob("*.npz"):
-        with np.load(npz) as stored:
-            arrays = {name: stored[name] for name in stored.files}
+    measured = list(cache_dir.rglob("*.meas"))
+    assert measured
+    for path in measured:
+        data = path.read_bytes()
+        arrays = {name: array.copy() for name, array in small_arrays(data).items()}
         rng = np.random.default_rng(5)
         if damage == "garbage-blocks":
             arrays["block_peak"] = rng.uniform(0, 1, arrays["block_peak"].shape).astype(arrays["block_peak"].dtype)
-        elif damage == "huge-frames":
+        elif damage.startswith("huge-frames"):
             arrays["frames"] = np.asarray(10**11)
         else:
             arrays["hops"] = rng.uniform(0, 1, arrays["hops"].shape).astype(arrays["hops"].dtype)
-        with open(npz, "wb") as f:
-            np.savez(f, **arrays)  # the stored digests are kept: they no longer match
+        altered = small_bytes(arrays)
+        if damage.endswith("digested"):
+            # A digest that matches (anyone can compute one): the lengths must still agree with each other.
+            path.write_bytes(altered)
+        else:
+            path.write_bytes(altered[:-16] + data[-16:])  # the stored digest is kept: it no longer matches
     result, again = _render(routine, tmp_path / "again.wav", fake_engine, cache_dir)
     assert result.clips_synthesized == 0  # the WAVs are intact: only the processing is redone
     assert np.array_equal(again, first)
@@ -190,3 +197,16 @@ def test_a_reused_pid_does_not_keep_a_temporary_for_ever(tmp_path):
         pytest.skip("process start times are not known on this system")
     assert stale.sweep(tmp_path, stale.temp_pattern(".s.mp3.", ".part")) == 1
     assert not path.exists()
+
+
+def test_measurements_round_trip_and_refuse_anything_but_a_whole_file():
+    arrays = dict(
+        frames=np.asarray(9000), peak=np.asarray(np.float32(0.7)), hops=np.arange(3.0),
+        block_energy=np.ones(315, np.float32), block_peak=np.full(315, 0.5, np.float32),
+    )
+    data = small_bytes(arrays)
+    back = small_arrays(data)
+    assert {n: (a.dtype, a.shape) for n, a in back.items()} == {n: (a.dtype, a.shape) for n, a in arrays.items()}
+    assert all(np.array_equal(back[n], arrays[n]) for n in arrays)
+    assert small_arrays(data[:-1]) is None and small_arrays(data[1:]) is None and small_arrays(b"") is None
+    assert small_arrays(np.random.default_rng(1).integers(0, 256, len(data), dtype=np.uint8).tobytes()) is None

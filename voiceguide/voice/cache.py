@@ -326,7 +326,7 @@ class ClipCache:
     def discard(self, key: str) -> None:
         """Forget an entry and what was derived from it (a clip that turned out unusable)."""
         path = self.path(key)
-        for stale_file in [path, *path.parent.glob(f"{key}.*.npz")]:
+        for stale_file in [path, *path.parent.glob(f"{key}.*")]:
             try:
                 stale_file.unlink(missing_ok=True)
             except OSError:
