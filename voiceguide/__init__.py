@@ -4,6 +4,8 @@ __version__ = "0.1.0"  # before the imports below: render reads it for the files
 
 # The rest of the API is imported on first use (PEP 562), so importing the package stays light: the command's
 # entry module (voiceguide._entry) installs its signal handlers before numpy and click are loaded.
+from .lazy import lazy_names  # noqa: E402 (after __version__, see above)
+
 _LAZY = {
     "Cancelled": "errors", "EngineError": "errors", "ParameterError": "errors", "RoutineError": "errors",
     "UsageError": "errors", "VoiceguideError": "errors",
@@ -14,16 +16,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'voiceguide' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())

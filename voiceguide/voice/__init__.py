@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Mapping
 
 from ..errors import EngineError, UsageError, did_you_mean
+from ..lazy import lazy_names
 from .base import DEFAULT_RATE_WPM, DEFAULT_VOLUME, Engine, VoiceInfo, VoiceOptions
 from .lexicon import respell
 from .registry import ENGINE_NAMES, ENGINES, Capabilities, EngineSpec, engine_names
@@ -44,15 +45,7 @@ if TYPE_CHECKING:
 _LAZY = {"ClipCache": "cache", "clip_key": "cache", "ClipRef": "clips", "MemoryClip": "clips"}
 
 
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())
 
 
 # auto (voice.auto): the best installed natural voice for the language, else the system voice (pyttsx3). Chosen
