@@ -210,3 +210,17 @@ def test_measurements_round_trip_and_refuse_anything_but_a_whole_file():
     assert all(np.array_equal(back[n], arrays[n]) for n in arrays)
     assert small_arrays(data[:-1]) is None and small_arrays(data[1:]) is None and small_arrays(b"") is None
     assert small_arrays(np.random.default_rng(1).integers(0, 256, len(data), dtype=np.uint8).tobytes()) is None
+
+
+@pytest.mark.parametrize("dtype,shape", [("<U4", [1]), ("|O", [1]), ("<f8", [-1]), ("<f8", [10**12])])
+def test_measurements_with_a_matching_digest_but_no_numbers_of_their_size_are_refused(dtype, shape):
+    """Anyone can compute the digest: strings, objects, a -1 (the rest of the file) or a size the file does not
+    hold are still refused."""
+    import hashlib
+    import json
+
+    from voiceguide.voice.clips import _SMALL, _SMALL_MAGIC
+
+    header = json.dumps([[name, dtype, shape] for name in _SMALL]).encode()
+    body = _SMALL_MAGIC + len(header).to_bytes(4, "little") + header + b"\0" * 80
+    assert small_arrays(body + hashlib.blake2b(body, digest_size=16).digest()) is None

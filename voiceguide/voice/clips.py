@@ -153,6 +153,8 @@ def small_arrays(data: bytes) -> dict[str, np.ndarray] | None:
         listed = json.loads(body[at:end])
         arrays = {}
         for name, dtype, shape in listed:
+            if np.dtype(dtype).kind not in "iuf" or any(int(d) < 0 for d in shape):
+                return None  # numbers only, of a size the file holds (a -1 would take the rest)
             count = int(np.prod(shape, dtype=np.int64))
             array = np.frombuffer(body, dtype=np.dtype(dtype), count=count, offset=end).reshape(tuple(shape))
             end += array.nbytes
