@@ -309,6 +309,28 @@ def test_m4a_loop_is_cached(tmp_path, monkeypatch):
     again.close()
 
 
+@pytest.mark.parametrize("cache", ["writable", "none"])
+def test_a_loop_made_now_brings_its_hop_energies(cache, tmp_path, monkeypatch):
+    """The levelling measures the loop's hops while making it: loop_hops takes those, also with no cache to
+    keep them in, rather than filtering the whole loop again; they agree with a fresh measurement."""
+    from voiceguide.loudness import loudness_from_hops
+
+    path = tmp_path / "bed.wav"
+    soundfile.write(str(path), tone(12, 44100), 44100)
+    cache_dir = tmp_path / "cache" if cache == "writable" else None
+    loop = music.open_loop(path, 44100, cache_dir)
+    measured = music.loop_energies(loop, 44100)
+
+    def no_measuring(*args, **kwargs):
+        raise AssertionError("measured again")
+
+    monkeypatch.setattr(music, "loop_energies", no_measuring)
+    hops = music.loop_hops(path, loop, 44100, cache_dir)
+    assert hops.shape == measured.shape
+    assert abs(loudness_from_hops(hops, 44100) - loudness_from_hops(measured, 44100)) < 0.1
+    loop.close()
+
+
 def test_pyav_is_loaded_only_for_files_libsndfile_cannot_read(tmp_path):
     for ext in ("wav", "flac", "ogg", "mp3"):
         soundfile.write(str(tmp_path / f"bed.{ext}"), tone(2, 44100), 44100)

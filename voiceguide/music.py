@@ -344,6 +344,8 @@ class Loop:
         self.frames = frames  # the loop's length: index n of the session plays frame n % frames
         self.unit = LOOP_UNIT
         self._samples, self._fd = samples, fd
+        # Its hop energies when they came with making it (the levelling measures them): see loop_hops.
+        self.hops: np.ndarray | None = None
 
     def read(self, start: int, count: int) -> np.ndarray:
         """int16 frames [start, start + count) of the loop (the caller wraps around frames)."""
@@ -424,12 +426,16 @@ def open_loop(path: Path, sample_rate: int, cache_dir: Path | None, fold: bool =
                 tmp.unlink(missing_ok=True)
             # What loop_hops would measure with another pass over the loop, known already from the levelling.
             _save_hops(_hops_file(cache_dir, path, sample_rate, crossfade_s), hops)
-            return _open_loop_fd(os.open(file, os.O_RDONLY), sample_rate, crossfade_s)
+            loop = _open_loop_fd(os.open(file, os.O_RDONLY), sample_rate, crossfade_s)
+            loop.hops = hops
+            return loop
         except (OSError, ValueError):
             pass  # an unwritable cache: a temporary file does the same job for this render
     with tempfile.TemporaryFile() as out:
-        _write_loop(path, sample_rate, out, crossfade_s)
-        return _open_loop_fd(os.dup(out.fileno()), sample_rate, crossfade_s)
+        hops = _write_loop(path, sample_rate, out, crossfade_s)
+        loop = _open_loop_fd(os.dup(out.fileno()), sample_rate, crossfade_s)
+    loop.hops = hops  # with nowhere to keep them, measured once all the same
+    return loop
 
 
 def _open_loop_fd(fd: int, sample_rate: int, crossfade_s: float = LOOP_CROSSFADE_S) -> Loop:
@@ -566,6 +572,8 @@ def loop_hops(path: Path, loop: Loop, sample_rate: int, cache_dir: Path | None, 
     on every render, before mixing can start."""
     hop = int(round(HOP_S * sample_rate))
     expected = -(-loop.frames // hop)
+    if loop.hops is not None and loop.hops.shape == (expected,):
+        return loop.hops
     crossfade_s = LOOP_CROSSFADE_S if fold else 0.0
     file = _hops_file(cache_dir, path, sample_rate, crossfade_s) if cache_dir is not None else None
     if file is not None:
