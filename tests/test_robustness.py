@@ -417,6 +417,31 @@ def test_sigterm_while_synthesising_stops_workers_and_leaves_nothing_behind(tmp_
     assert list((tmp_path / "tmp").iterdir()) == []
 
 
+def test_a_render_killed_outright_leaves_worker_folders_that_the_next_run_removes(tmp_path):
+    """SIGKILL gives no chance to clean up: the workers' private temporary folders stay, named with the render's
+    pid, and the next run removes them once that process is gone (and never a live render's)."""
+    work, cache = tmp_path / "work", tmp_path / "cache"
+    work.mkdir()
+    steps = "".join(f"      - say: Step {n}. Sweep gently outward along the jaw line, from the chin to the ear.\n        hold: 1s\n" for n in range(80))
+    (work / "routine.yaml").write_text(HEAD + steps, encoding="utf-8")
+    env = _env(tmp_path, cache)
+    user_tmp = tmp_path / "tmp"
+
+    process = _start_render(work, env)
+    started = _wait_for(lambda: process.poll() is not None or list(user_tmp.glob("voiceguide-worker-*")), 60)
+    assert started and process.poll() is None, f"no worker started: {process.poll()}"
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(10)
+    assert _wait_for(lambda: _group_is_gone(process.pid), 5)
+    left = [p.name for p in user_tmp.iterdir()]
+    assert left and all(name.startswith(f"voiceguide-worker-{process.pid}-") for name in left)
+
+    done = subprocess.run([sys.executable, "-m", "voiceguide", "say", "Breathe out slowly.", "-o", str(work / "s.wav"),
+                           "--engine", "pyttsx3"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert list(user_tmp.iterdir()) == []
+
+
 def test_output_folder_missing_or_a_file_fails_before_any_work(write_routine, tmp_path, fake_engine):
     routine = write_routine(SMALL_ROUTINE)
     result = invoke("render", routine, "-o", tmp_path / "no" / "such" / "s.mp3", "--engine", "fake")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import shutil
 import subprocess
 import tempfile
@@ -16,10 +17,24 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from .. import stale
 from ..errors import EngineError
 from .base import Engine, VoiceOptions
 from .cache import wav_is_complete
 from .protocol import Channel, Done, Failed, Fatal, Gone, Job, Ready, Refused, Reply, leave_stopping_to_the_parent  # noqa: F401 - re-exported
+
+
+# A worker's private temporary folder: named with the pid of the process that made it, so a later run can tell
+# one a killed (SIGKILL) render left behind from one in use (voiceguide.stale).
+WORKER_TMP = re.compile(r"voiceguide-worker-(?P<pid>\d+)-[^/]+")
+_swept = False
+
+
+def _sweep_worker_folders() -> None:
+    global _swept
+    if not _swept:
+        _swept = True
+        stale.sweep(Path(tempfile.gettempdir()), WORKER_TMP)
 
 
 class Worker:
@@ -32,8 +47,9 @@ class Worker:
     def __init__(self, command: list[str], replies: queue.Queue):
         # A temporary folder of its own, removed with it: onnxruntime's telemetry writes a '.ses' file into
         # $TMPDIR when it is imported (Piper, Kokoro), which would otherwise be left in the user's.
+        _sweep_worker_folders()
         try:
-            self._tmp: str | None = tempfile.mkdtemp(prefix="voiceguide-worker-")
+            self._tmp: str | None = tempfile.mkdtemp(prefix=f"voiceguide-worker-{os.getpid()}-")
         except OSError:
             self._tmp = None
         env = dict(os.environ, TMPDIR=self._tmp) if self._tmp else None
