@@ -57,7 +57,7 @@ def test_a_wav_with_random_bytes_inside_is_synthesised_again(first_render, fake_
     assert np.array_equal(again, first)
 
 
-@pytest.mark.parametrize("damage", ["garbage-blocks", "huge-frames", "garbage-hops", "huge-frames-digested"])
+@pytest.mark.parametrize("damage", ["garbage-blocks", "huge-frames", "garbage-hops", "huge-frames-digested", "nan-hops-digested"])
 def test_a_processed_clip_with_altered_arrays_is_processed_again(damage, first_render, fake_engine, tmp_path):
     routine, cache_dir, first = first_render
     measured = list(cache_dir.rglob("*.meas"))
@@ -70,6 +70,8 @@ def test_a_processed_clip_with_altered_arrays_is_processed_again(damage, first_r
             arrays["block_peak"] = rng.uniform(0, 1, arrays["block_peak"].shape).astype(arrays["block_peak"].dtype)
         elif damage.startswith("huge-frames"):
             arrays["frames"] = np.asarray(10**11)
+        elif damage.startswith("nan-hops"):
+            arrays["hops"][len(arrays["hops"]) // 2] = np.nan
         else:
             arrays["hops"] = rng.uniform(0, 1, arrays["hops"].shape).astype(arrays["hops"].dtype)
         altered = small_bytes(arrays)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import json
+import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -172,7 +172,10 @@ def _consistent(small: dict[str, np.ndarray], sample_rate: int) -> bool:
     if not shapes_ok or small["frames"].dtype.kind not in "iu":
         return False
     frames, hops = int(small["frames"]), len(small["hops"])
-    return 0 < frames and hops == -(-frames // hop) and len(small["block_energy"]) == len(small["block_peak"]) == hops * (hop // block)
+    if not (0 < frames and hops == -(-frames // hop) and len(small["block_energy"]) == len(small["block_peak"]) == hops * (hop // block)):
+        return False
+    # Energies and peaks are finite and never negative: a NaN would silence the mix, an inf deafen it.
+    return all(np.all(np.isfinite(small[n])) and np.all(small[n] >= 0) for n in _SMALL[1:])
 
 
 def _processed_path(source: Path, sample_rate: int, preset: str) -> Path:
