@@ -270,6 +270,10 @@ def test_music_loop_energies_are_measured_once_and_survive_a_bad_cache(tmp_path)
     assert np.max(np.abs(10 * np.log10(made / fresh))) < 0.1
     assert abs(10 * np.log10(made.mean() / fresh.mean())) < 0.01
     [stored] = (tmp_path / "music").glob("*.npy")
+    # A later render opens the loop from the cache, without the hops that came with making it.
+    loop.close()
+    loop = open_loop(path, 44100, tmp_path)
+    assert loop.hops is None
     # Remembered: a second call reads the file (shown by planting a different but valid array in it).
     np.save(stored, fresh * 2)
     assert np.array_equal(loop_hops(path, loop, 44100, tmp_path), fresh * 2)
