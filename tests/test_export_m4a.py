@@ -309,3 +309,37 @@ def test_without_a_clean_join_one_encoder_writes_the_session_and_can_still_be_ca
     with pytest.raises(KeyboardInterrupt):
         m4a_segments.write_m4a(tmp_path / "c.m4a", lambda: (lambda a, b: x[a:b]), n, SR, segment_s=20, workers=2, on_block=cancel_in_fallback)
     assert calls > 2
+
+
+def test_a_segments_packets_come_back_from_a_file_as_they_went_in(tmp_path):
+    """A forked encoder hands its packets back through an unlinked file (the parent keeps only their index):
+    the same bytes, timestamps and lengths, looked up and iterated in frame order."""
+    import tempfile
+
+    from voiceguide.export.m4a_segments import StoredPackets
+
+    rng = np.random.default_rng(3)
+    packets = {k: (rng.integers(0, 256, int(rng.integers(1, 900)), dtype=np.uint8).tobytes(), (k - 1) * 1024, 1024)
+               for k in rng.permutation(np.arange(40, 400)).tolist()}
+    with tempfile.TemporaryFile() as f:
+        stored = StoredPackets(f.fileno(), *StoredPackets.store(packets, f.fileno()))
+        assert list(stored) == sorted(packets) and len(stored) == len(packets)
+        assert all(stored[k] == packets[k] for k in packets)
+        assert 39 not in stored and 40 in stored and "40" not in stored and stored.get(400) is None
+        with pytest.raises(KeyError):
+            stored[1000]
+
+
+def test_joining_takes_each_segments_frames_between_its_joins(monkeypatch):
+    from voiceguide.export import m4a_segments
+    from voiceguide.export.m4a_segments import Segment, join
+
+    first = {k: (b"a%d" % k, k, 1) for k in range(0, 60)}
+    second = {k: (b"b%d" % k, k, 1) for k in range(30, 100)}
+    third = {k: (b"c%d" % k, k, 1) for k in range(70, 120)}
+    found = iter([41, 83])
+    monkeypatch.setattr(m4a_segments, "find_join", lambda earlier, later, segment: next(found))
+    segments = [Segment(0, 0, 0, 1), Segment(30, 40, 1, 2), Segment(70, 80, 2, 3)]
+    ordered, joins = join(segments, [first, second, third])
+    assert joins == [41, 83]
+    assert [p[0] for p in ordered] == [first[k][0] for k in range(41)] + [second[k][0] for k in range(41, 83)] + [third[k][0] for k in range(83, 120)]

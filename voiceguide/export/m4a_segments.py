@@ -24,8 +24,11 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import ExitStack
 from fractions import Fraction
 from pathlib import Path
 from typing import Callable
@@ -80,7 +83,7 @@ def window_of(frame: bytes) -> tuple[int, int] | None:
 Packet = tuple[bytes, int, int]  # data, pts (samples, the priming frame at -1024), duration (samples)
 
 
-def find_join(earlier: dict[int, Packet], later: dict[int, Packet], segment: Segment, search_frames: int = SEARCH_FRAMES) -> int:
+def find_join(earlier: Mapping[int, Packet], later: Mapping[int, Packet], segment: Segment, search_frames: int = SEARCH_FRAMES) -> int:
     """The session frame F (a packet timestamp / 1024, plus one for the priming) from which `later` is used:
     both encoders coded frame F - 1 with the same window sequence and shape. The decoder overlaps the right
     half of frame F - 1 (the earlier encoder's) with the left half of frame F (the later's), which the later
@@ -142,21 +145,62 @@ def encode_segment(
     return packets
 
 
-def join(segments: list[Segment], packets: list[dict[int, Packet]]) -> tuple[list[Packet], list[int]]:
-    """The session's packets, in order, and the frame of each join."""
-    out: list[Packet] = []
-    joins: list[int] = []
-    current = packets[0]
-    for segment, later in zip(segments[1:], packets[1:]):
-        f = find_join(current, later, segment)
-        joins.append(f)
-        out += [current[k] for k in sorted(current) if k < f]
-        current = {k: p for k, p in later.items() if k >= f}
-    out += [current[k] for k in sorted(current)]
-    return out, joins
+def join(segments: list[Segment], packets: list[Mapping[int, Packet]]) -> tuple[Iterator[Packet], list[int]]:
+    """The frame of each join (all found first: a JoinError comes before anything is written), and the
+    session's packets in order, read as they are muxed: segment i gives its frames from join i - 1 to join i."""
+    joins = [find_join(earlier, later, segment) for segment, earlier, later in zip(segments[1:], packets, packets[1:])]
+    bounds = [-1, *joins, max(packets[-1]) + 1]
+
+    def ordered() -> Iterator[Packet]:
+        for i, own in enumerate(packets):
+            for k in sorted(own):
+                if bounds[i] <= k < bounds[i + 1]:
+                    yield own[k]
+
+    return ordered(), joins
 
 
-def mux(path: Path, packets: list[Packet], sample_rate: int, channels: int, bitrate_kbps: int) -> None:
+class StoredPackets(Mapping[int, Packet]):
+    """A segment's packets as a forked worker hands them back: their bytes in a file (an unlinked temporary
+    the parent opened before the fork, so nothing is left behind whatever happens), here only their frame
+    numbers, timestamps and offsets. The parent then holds a few bytes per packet, not the session's AAC:
+    with every packet in memory an hour's .m4a render peaked at 221 MB."""
+
+    def __init__(self, fd: int, frames: np.ndarray, pts: np.ndarray, durations: np.ndarray, offsets: np.ndarray):
+        self._fd, self._frames, self._pts, self._durations, self._offsets = fd, frames, pts, durations, offsets
+
+    @classmethod
+    def store(cls, packets: dict[int, Packet], fd: int) -> tuple[np.ndarray, ...]:
+        """Write `packets` to the file `fd`; return what StoredPackets(fd, *returned) needs to read them."""
+        frames = np.array(sorted(packets), dtype=np.int64)
+        data = [packets[k][0] for k in frames.tolist()]
+        offsets = np.concatenate([[0], np.cumsum([len(d) for d in data], dtype=np.int64)]).astype(np.int64)
+        os.pwrite(fd, b"".join(data), 0)
+        pts = np.array([packets[k][1] for k in frames.tolist()], dtype=np.int64)
+        durations = np.array([packets[k][2] for k in frames.tolist()], dtype=np.int64)
+        return frames, pts, durations, offsets
+
+    def __getitem__(self, frame: int) -> Packet:
+        i = int(np.searchsorted(self._frames, frame))
+        if i == len(self._frames) or self._frames[i] != frame:
+            raise KeyError(frame)
+        start, stop = int(self._offsets[i]), int(self._offsets[i + 1])
+        return os.pread(self._fd, stop - start, start), int(self._pts[i]), int(self._durations[i])
+
+    def __contains__(self, frame: object) -> bool:  # without reading the packet
+        if not isinstance(frame, (int, np.integer)):
+            return False
+        i = int(np.searchsorted(self._frames, frame))
+        return i < len(self._frames) and self._frames[i] == frame
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._frames.tolist())
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+
+def mux(path: Path, packets: Iterable[Packet], sample_rate: int, channels: int, bitrate_kbps: int) -> None:
     """The packets in an .m4a, with the edit list a whole-session encoder's packets would get."""
     import av
 
@@ -182,7 +226,7 @@ def mux(path: Path, packets: list[Packet], sample_rate: int, channels: int, bitr
 _JOB: dict = {}
 
 
-def _work(index: int) -> dict[int, Packet]:
+def _work(index: int) -> tuple[np.ndarray, ...]:
     job = _JOB
     segment = job["segments"][index]
     done, share = job["done"], job["shares"][index]
@@ -193,7 +237,8 @@ def _work(index: int) -> dict[int, Packet]:
             with done.get_lock():
                 done.value += new
 
-    return encode_segment(job["make_renderer"](), segment, job["rate"], job["channels"], job["bitrate"], job["block"], counted)
+    packets = encode_segment(job["make_renderer"](), segment, job["rate"], job["channels"], job["bitrate"], job["block"], counted)
+    return StoredPackets.store(packets, job["files"][index].fileno())
 
 
 def can_fork() -> bool:
@@ -231,35 +276,38 @@ def write_m4a(
 
     context = multiprocessing.get_context("fork")
     done = context.Value("q", 0)
-    _JOB.update(segments=segments, shares=shares, done=done, make_renderer=make_renderer, rate=sample_rate,
-                channels=channels, bitrate=bitrate_kbps, block=block_frames)
-    pool = context.Pool(workers)
-    try:
-        pending = [pool.apply_async(_work, (i,)) for i in range(len(segments))]
-        reported = 0
-        while not all(p.ready() for p in pending):
-            time.sleep(0.1)
-            reported = _report(done, reported, on_block)
-        packets = [p.get() for p in pending]
-        _report(done, reported, on_block)
-        pool.close()
-    except BaseException:
-        pool.terminate()  # cancelled (or failed): the workers stop now, not at the end of their segments
-        raise
-    finally:
-        pool.join()
-        _JOB.clear()
-    try:
-        ordered, joins = join(segments, packets)
-    except JoinError:
-        # One encoder for the whole session: slower, never wrong. The segments have reported every sample, so
-        # it reports none again, but still calls on_block after each block, which is where a render is cancelled.
-        def again(_frames: int) -> None:
-            if on_block:
-                on_block(0)
+    with ExitStack() as stack:
+        files = [stack.enter_context(tempfile.TemporaryFile(prefix="voiceguide-aac-")) for _ in segments]
+        _JOB.update(segments=segments, shares=shares, done=done, make_renderer=make_renderer, rate=sample_rate,
+                    channels=channels, bitrate=bitrate_kbps, block=block_frames, files=files)
+        pool = context.Pool(workers)
+        try:
+            pending = [pool.apply_async(_work, (i,)) for i in range(len(segments))]
+            reported = 0
+            while not all(p.ready() for p in pending):
+                time.sleep(0.1)
+                reported = _report(done, reported, on_block)
+            packets = [StoredPackets(f.fileno(), *p.get()) for f, p in zip(files, pending)]
+            _report(done, reported, on_block)
+            pool.close()
+        except BaseException:
+            pool.terminate()  # cancelled (or failed): the workers stop now, not at the end of their segments
+            raise
+        finally:
+            pool.join()
+            _JOB.clear()
+        try:
+            ordered, joins = join(segments, packets)
+        except JoinError:
+            # One encoder for the whole session: slower, never wrong. The segments have reported every sample,
+            # so it reports none again, but still calls on_block after each block, which is where a render is
+            # cancelled.
+            def again(_frames: int) -> None:
+                if on_block:
+                    on_block(0)
 
-        return write_m4a(path, make_renderer, total_samples, sample_rate, channels, bitrate_kbps, block_frames, again, workers=1)
-    mux(path, ordered, sample_rate, channels, bitrate_kbps)
+            return write_m4a(path, make_renderer, total_samples, sample_rate, channels, bitrate_kbps, block_frames, again, workers=1)
+        mux(path, ordered, sample_rate, channels, bitrate_kbps)
     return joins
 
 
