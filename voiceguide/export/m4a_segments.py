@@ -21,6 +21,7 @@ encoder does the whole session.
 
 from __future__ import annotations
 
+import errno
 import multiprocessing
 import os
 import sys
@@ -175,7 +176,12 @@ class StoredPackets(Mapping[int, Packet]):
         frames = np.array(sorted(packets), dtype=np.int64)
         data = [packets[k][0] for k in frames.tolist()]
         offsets = np.concatenate([[0], np.cumsum([len(d) for d in data], dtype=np.int64)]).astype(np.int64)
-        os.pwrite(fd, b"".join(data), 0)
+        blob, written = memoryview(b"".join(data)), 0
+        while written < len(blob):  # a write may take less than it was given
+            taken = os.pwrite(fd, blob[written:], written)
+            if taken == 0:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            written += taken
         pts = np.array([packets[k][1] for k in frames.tolist()], dtype=np.int64)
         durations = np.array([packets[k][2] for k in frames.tolist()], dtype=np.int64)
         return frames, pts, durations, offsets
