@@ -203,16 +203,16 @@ def clip_levels(samples: np.ndarray, peaks: np.ndarray, sample_rate: int) -> tup
     top = np.asarray(peaks, dtype=np.float32)
     # Whole hops and blocks as rows, the partial last one on its own (no padded copies of the clip); the
     # blocks then fill whole hops, as the limiter's foresight (mix.limited_hops) reads them hop by hop.
-    hops = _per(power, hop, np.sum)
+    hops = per_run(power, hop, np.sum)
     fill = len(hops) * (hop // block)
-    return hops, _padded(_per(power, block, np.sum), fill), _padded(_per(top, block, np.max), fill)
+    return hops, _padded(per_run(power, block, np.sum), fill), _padded(per_run(top, block, np.max), fill)
 
 
 def _padded(x: np.ndarray, length: int) -> np.ndarray:
     return np.concatenate([x, np.zeros(length - len(x), x.dtype)]) if len(x) < length else x
 
 
-def _per(x: np.ndarray, size: int, reduce) -> np.ndarray:
+def per_run(x: np.ndarray, size: int, reduce) -> np.ndarray:
     """reduce() over each run of `size` values, the last run partial."""
     whole = len(x) // size * size
     out = reduce(x[:whole].reshape(-1, size), axis=1)

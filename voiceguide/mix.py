@@ -80,9 +80,8 @@ def level_voice(clip: Clip, gain: float, sample_rate: int) -> np.ndarray:
     the block size of the mix never matters); its cached true peaks spare the oversampling."""
     raw, block_peaks = clip.load()
     g = np.float32(gain)
-    if block_peaks is None:
-        return limit(raw * g, sample_rate, VOICE_CEILING_DBTP)
-    return limit(raw * g, sample_rate, VOICE_CEILING_DBTP, peaks=block_peaks * g, block=limit_block_frames(sample_rate))
+    peaks = None if block_peaks is None else block_peaks * g
+    return limit(raw * g, sample_rate, VOICE_CEILING_DBTP, peaks=peaks, block=limit_block_frames(sample_rate))
 
 
 def limited_hops(clip: Clip, gain: float, sample_rate: int, blocks: tuple[np.ndarray, np.ndarray]) -> np.ndarray:

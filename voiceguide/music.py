@@ -22,7 +22,7 @@ import soxr
 
 from .errors import AudioInputError
 from . import bed_level
-from .loudness import HOP_S, hop_energies, hop_energies_of_chunks
+from .loudness import HOP_S, hop_energies, hop_energies_of_chunks, per_run
 
 LOOP_CROSSFADE_S = 2.0
 # A loop is kept as 16-bit stereo; one step is this much of full scale, so a hot file up to +6 dBFS still
@@ -527,11 +527,7 @@ def _level_loop_file(fd: int, frames: int, sample_rate: int) -> np.ndarray:
     for start, piece in pieces():
         gains = bed_level.gains_at(np.arange(start, start + len(piece)), hop_gain, sample_rate, frames)
         os.pwrite(fd, _to_int16(piece * gains[:, None]).tobytes(), LOOP_HEADER_BYTES + start * 4)
-        squared = gains.astype(np.float64) ** 2
-        whole = len(squared) // hop * hop
-        power.append(squared[:whole].reshape(-1, hop).mean(axis=1))
-        if whole < len(squared):
-            power.append(squared[whole:].mean(keepdims=True))
+        power.append(per_run(gains.astype(np.float64) ** 2, hop, np.mean))
     return hops * np.concatenate(power) if power else hops
 
 
